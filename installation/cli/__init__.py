@@ -1,0 +1,104 @@
+"""The `twoway` command line.
+
+Each module listed in COMMAND_MODULES adds its subcommands with
+`register(subparsers, common)`, where `common` is the parent parser that gives
+every subcommand `--config`, `--set` and `--verbose`. A subcommand sets
+`handler=function(args, context) -> int` through `set_defaults`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from installation.config import ConfigError, Settings, load_settings
+from installation.logs import configure_logging
+from installation.texts import Texts, TwowayError
+
+log = logging.getLogger(__name__)
+
+COMMAND_MODULES = [
+    "installation.cli.archive_commands",
+    "installation.cli.run_command",
+]
+
+
+@dataclass
+class Context:
+    """What every subcommand gets: the resolved settings and the artist's language."""
+
+    settings: Settings
+    texts: Texts
+    _archive: object = field(default=None, repr=False)
+
+    @cached_property
+    def archive(self):
+        from installation.archive import Archive
+
+        self._archive = Archive(self.settings.archive_dir(), self.settings.archive)
+        return self._archive
+
+    def say(self, key: str, **params) -> None:
+        """Print a message for the artist in the configured language."""
+        print(self.texts(key, **params))
+
+    def close(self) -> None:
+        if self._archive is not None:
+            self._archive.close()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS,
+                        help="settings file to read (default: config.toml beside the program)")
+    common.add_argument("--set", metavar="SECTION.KEY=VALUE", action="append", dest="overrides",
+                        default=argparse.SUPPRESS,
+                        help="override one setting, for example --set display.fullscreen=false; repeatable")
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="print log messages of level INFO and above")
+
+    parser = argparse.ArgumentParser(
+        prog="twoway", parents=[common],
+        description="Two-Way Street: a painter and neural networks take turns. "
+                    "Run 'twoway COMMAND --help' for the options of one command.")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers, common)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+
+    # Commands other than the kiosk print their own messages; logs go to standard
+    # error and stay quiet unless asked for.
+    verbose = getattr(args, "verbose", False)
+    quiet_level = "INFO" if verbose else "WARNING"
+    configure_logging(quiet_level, stream=sys.stderr)
+
+    try:
+        settings = load_settings(getattr(args, "config", None), getattr(args, "overrides", None) or [])
+    except ConfigError as error:
+        print(Texts("en")("errors.config", reason=error), file=sys.stderr)
+        return 2
+    log.info("settings from %s:\n%s", settings.source, settings.describe())
+
+    context = Context(settings=settings, texts=Texts(settings.general.language))
+    try:
+        return args.handler(args, context)
+    except TwowayError as error:
+        log.info("command %s failed: %s", args.command, error)
+        print(error.message(context.texts), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        context.close()
