@@ -58,11 +58,132 @@ class GeneralSettings:
 
 
 @dataclass(frozen=True)
+class ScheduleSettings:
+    """Opening hours: outside them the screen is blank and the program idles."""
+
+    enabled: bool = setting(False)
+    # Each day: "" (closed) or ranges such as "10:00-14:00, 16:00-20:00"; a range
+    # whose end is not after its start runs past midnight.
+    monday: str = setting("10:00-20:00")
+    tuesday: str = setting("10:00-20:00")
+    wednesday: str = setting("10:00-20:00")
+    thursday: str = setting("10:00-20:00")
+    friday: str = setting("10:00-20:00")
+    saturday: str = setting("10:00-20:00")
+    sunday: str = setting("10:00-20:00")
+    holidays: tuple[str, ...] = setting(())  # closed dates, "YYYY-MM-DD"
+    closed_image: str = setting("")  # still shown while closed; "" is black
+    closed_fps: int = setting(2, min=1, max=30)
+    allow_screensaver: bool = setting(True)
+    train_when_closed: bool = setting(False)
+
+    def __post_init__(self):
+        from installation.schedule import check_schedule_settings
+
+        check_schedule_settings(self)
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """Running under systemd: the unit file, the watchdog and the status line."""
+
+    display: str = setting("kms", choices=("desktop", "cage", "kms"))
+    user: str = setting("twoway")
+    watchdog_s: int = setting(30, min=2, max=3600)
+    restart_s: int = setting(5, min=1, max=3600)
+    restart_max_s: int = setting(300, min=1, max=86400)
+    start_limit_burst: int = setting(20, min=1, max=1000)
+    start_limit_interval_s: int = setting(3600, min=10, max=86400)
+    display_wait_s: int = setting(60, min=0, max=3600)
+    status_interval_s: int = setting(60, min=1, max=3600)
+    stop_timeout_s: float = setting(5.0, min=0.5, max=60.0)
+    freeze_after_s: float = setting(0.0, min=0.0)
+
+
+@dataclass(frozen=True)
+class DiskSettings:
+    """The disk guard: generation and capture pause when free space runs low."""
+
+    pause_below_mb: int = setting(2000, min=0)
+    resume_margin_mb: int = setting(500, min=0)
+    check_interval_s: float = setting(10.0, min=0.1, max=3600.0)
+
+
+@dataclass(frozen=True)
+class ReferenceSettings:
+    """Reference sheets to paint from: paper, resolution, default canvas, grid and palette."""
+
+    paper: str = setting("A4", choices=("A4", "A3"))
+    dpi: int = setting(200, min=72, max=600)  # pixels per inch of the PNG and of the picture in the PDF
+    canvas_width_cm: float = setting(50.0, min=1.0, max=1000.0)
+    canvas_height_cm: float = setting(70.0, min=1.0, max=1000.0)
+    grid_cm: float = setting(5.0, min=0.0, max=500.0)  # 0 draws no grid
+    colours: int = setting(10, min=2, max=16)
+    format: str = setting("pdf", choices=("pdf", "png"))
+    folder: str = setting("references")
+
+
+@dataclass(frozen=True)
+class VideoSettings:
+    """Morph videos: H.264 MP4 files for phones and social networks."""
+
+    width: int = setting(1080, min=64, max=3840)
+    height: int = setting(1080, min=64, max=3840)
+    fps: int = setting(30, min=1, max=120)
+    morph_seconds: float = setting(4.0, min=0.1, max=600.0)
+    hold_seconds: float = setting(1.5, min=0.0, max=60.0)
+    crf: int = setting(20, min=0, max=51)  # x264 constant rate factor: lower is better and larger
+    folder: str = setting("videos")
+
+
+@dataclass(frozen=True)
+class CaptureSettings:
+    """The camera: where frames come from, finding the canvas, when to take a picture."""
+
+    source: str = setting("none", choices=("none", "device", "path", "video", "folder"))
+    device_index: int = setting(0, min=0, max=63)
+    device_path: str = setting("")  # best a stable /dev/v4l/by-id/... name
+    video_path: str = setting("")  # a video file played as a camera, for rehearsals and tests
+    watch_folder: str = setting("")  # photos dropped here are taken as camera frames
+    width: int = setting(1920, min=0, max=8192)  # requested frame size in pixels; 0 keeps the camera's
+    height: int = setting(1080, min=0, max=8192)
+    fps: float = setting(30.0, min=0.0, max=240.0)  # requested frame rate; 0 keeps the camera's
+    exposure: float = setting(0.0)  # backend units; 0 leaves automatic exposure on
+    white_balance_k: int = setting(0, min=0, max=15000)  # 0 leaves automatic white balance on
+    focus: float = setting(-1.0, min=-1.0)  # backend units; -1 leaves autofocus on
+    frozen_after_s: float = setting(3.0, min=0.5, max=600.0)
+    reopen_min_s: float = setting(0.5, min=0.05, max=600.0)
+    reopen_max_s: float = setting(10.0, min=0.05, max=3600.0)
+    detect_interval_s: float = setting(0.2, min=0.0, max=60.0)
+    detect_side: int = setting(480, min=160, max=2048)  # pixels of the long side searched first
+    min_confidence: float = setting(0.5, min=0.0, max=1.0)
+    min_canvas_fraction: float = setting(0.04, min=0.0, max=1.0)
+    still_seconds: float = setting(2.0, min=0.0, max=600.0)
+    still_change: float = setting(3.0, min=0.0, max=255.0)  # mean grey-level difference
+    corner_tolerance: float = setting(0.01, min=0.0, max=1.0)  # fraction of the frame diagonal
+    duplicate_threshold: float = setting(6.0, min=0.0, max=255.0)  # mean grey-level difference
+    corners: tuple[float, ...] = setting(())  # 8 numbers: x, y of 4 corners, pixels; () detects
+    canvas_width_cm: float = setting(0.0, min=0.0, max=10000.0)  # 0 measures proportions
+    canvas_height_cm: float = setting(0.0, min=0.0, max=10000.0)
+    grey_reference: tuple[float, ...] = setting(())  # x, y, width, height of a grey card, pixels
+    calibration_file: str = setting("")  # .npz with camera_matrix and dist_coeffs
+    live_painting: bool = setting(False)
+    live_network: str = setting("patches")
+    live_change: float = setting(4.0, min=0.0, max=255.0)  # mean grey-level difference
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every section of `config.toml`; `source` is the file it came from."""
 
     general: GeneralSettings = field(default_factory=GeneralSettings)
     archive: ArchiveSettings = field(default_factory=ArchiveSettings)
+    schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
+    service: ServiceSettings = field(default_factory=ServiceSettings)
+    disk: DiskSettings = field(default_factory=DiskSettings)
+    reference: ReferenceSettings = field(default_factory=ReferenceSettings)
+    video: VideoSettings = field(default_factory=VideoSettings)
+    capture: CaptureSettings = field(default_factory=CaptureSettings)
     source: Path = DEFAULT_CONFIG
 
     def archive_dir(self) -> Path:
