@@ -173,6 +173,38 @@ class CaptureSettings:
 
 
 @dataclass(frozen=True)
+class NetworksSettings:
+    network: str = setting("patches", choices=("patches", "multiscale"))
+    device: str = setting("auto", choices=("auto", "cpu", "cuda"))
+    output_side: int = setting(512, min=32, max=4096)
+    max_children: int = setting(16, min=1, max=256)
+    max_input_pixels: int = setting(50_000_000, min=1024)
+    patch_size: int = setting(7, min=3, max=15)
+    patch_coarsest_side: int = setting(32, min=12, max=256)
+    patch_scale_ratio: float = setting(0.75, min=0.5, max=0.9)
+    patch_iterations: int = setting(3, min=1, max=20)
+    patch_coarsest_iterations: int = setting(8, min=1, max=50)
+    patch_noise: float = setting(0.75, min=0.0, max=5.0)
+    patch_coverage: float = setting(0.02, min=0.0, max=100.0)
+    patch_candidates: int = setting(8, min=1, max=64)
+    patch_stride: int = setting(2, min=1, max=7)
+    patch_search_dims: int = setting(24, min=4, max=675)
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    cpu_threads: int = setting(0, min=0, max=256)
+    start_timeout_s: float = setting(60.0, min=1.0, max=600.0)
+    heartbeat_s: float = setting(0.5, min=0.05, max=10.0)
+    heartbeat_timeout_s: float = setting(2.0, min=0.2, max=60.0)
+    restart_delay_s: float = setting(1.0, min=0.0, max=60.0)
+    restart_max_delay_s: float = setting(60.0, min=0.0, max=3600.0)
+    stop_timeout_s: float = setting(5.0, min=0.1, max=60.0)
+    malloc_mmap_threshold_mb: int = setting(32, min=0, max=1024)
+    malloc_trim_threshold_mb: int = setting(64, min=0, max=4096)
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every section of `config.toml`; `source` is the file it came from."""
 
@@ -184,6 +216,8 @@ class Settings:
     reference: ReferenceSettings = field(default_factory=ReferenceSettings)
     video: VideoSettings = field(default_factory=VideoSettings)
     capture: CaptureSettings = field(default_factory=CaptureSettings)
+    networks: NetworksSettings = field(default_factory=NetworksSettings)
+    worker: WorkerSettings = field(default_factory=WorkerSettings)
     source: Path = DEFAULT_CONFIG
 
     def archive_dir(self) -> Path:
