@@ -377,12 +377,13 @@ class Archive:
 
         named = set()
         for node_id, role, relative in self._db.execute("SELECT node, role, path FROM files"):
-            named.add(relative)
             path = self.folder / relative
             if not path.is_file():
                 report.errors.append(f"node {node_id}: {role} file missing: {relative}")
-            elif check_images and role == "image":
+            elif check_images and role == "image" and relative not in named:
+                # Content-addressed files may be shared by several nodes: open each once.
                 self._check_image(node_id, path, report)
+            named.add(relative)
 
         for path in self._stored_files():
             relative = path.relative_to(self.folder).as_posix()

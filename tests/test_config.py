@@ -1,10 +1,130 @@
-from pathlib import Path
+import dataclasses
+import tomllib
 
 import pytest
 
-from installation.config import ConfigError, DEFAULT_CONFIG, load_settings
+from installation.config import DEFAULT_CONFIG, ConfigError, Settings, load_settings
+
+
+def write(tmp_path, text):
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 def test_default_file_loads():
     settings = load_settings()
-    assert settings.general.language == "es"
+    assert settings.source == DEFAULT_CONFIG
+
+
+def test_default_file_lists_every_setting():
+    with open(DEFAULT_CONFIG, "rb") as handle:
+        raw = tomllib.load(handle)
+    for section in dataclasses.fields(Settings):
+        if section.name == "source":
+            continue
+        declared = {f.name for f in dataclasses.fields(section.default_factory)}
+        assert set(raw.get(section.name, {})) == declared, section.name
+
+
+def test_default_file_values_equal_defaults():
+    settings = load_settings()
+    for section in dataclasses.fields(Settings):
+        if section.name == "source":
+            continue
+        assert getattr(settings, section.name) == section.default_factory(), section.name
+
+
+def test_every_setting_has_a_comment():
+    lines = DEFAULT_CONFIG.read_text(encoding="utf-8").splitlines()
+    for number, line in enumerate(lines):
+        if "=" in line and not line.lstrip().startswith("#"):
+            assert lines[number - 1].lstrip().startswith("#"), f"line {number + 1}: {line}"
+
+
+def test_unknown_key_suggests_nearest(tmp_path):
+    path = write(tmp_path, '[general]\nlanguaje = "en"\n')
+    with pytest.raises(ConfigError, match="did you mean 'language'"):
+        load_settings(path)
+
+
+def test_unknown_key_names_file(tmp_path):
+    path = write(tmp_path, '[general]\nlanguaje = "en"\n')
+    with pytest.raises(ConfigError, match=str(path)):
+        load_settings(path)
+
+
+def test_unknown_section_suggests_nearest(tmp_path):
+    path = write(tmp_path, "[archiv]\npath = 'x'\n")
+    with pytest.raises(ConfigError, match="did you mean 'archive'"):
+        load_settings(path)
+
+
+def test_wrong_type_names_key_and_value(tmp_path):
+    path = write(tmp_path, '[archive]\nthumbnail_side = "big"\n')
+    with pytest.raises(ConfigError, match=r"archive.thumbnail_side = 'big' is invalid: expected a whole number"):
+        load_settings(path)
+
+
+def test_out_of_range_says_allowed(tmp_path):
+    path = write(tmp_path, "[archive]\nthumbnail_side = 5\n")
+    with pytest.raises(ConfigError, match="must be at least 32"):
+        load_settings(path)
+
+
+def test_bad_choice_lists_allowed(tmp_path):
+    path = write(tmp_path, '[general]\nlanguage = "fr"\n')
+    with pytest.raises(ConfigError, match="allowed values are 'es', 'en'"):
+        load_settings(path)
+
+
+def test_boolean_is_not_a_number(tmp_path):
+    path = write(tmp_path, "[archive]\nmin_free_mb = true\n")
+    with pytest.raises(ConfigError, match="expected a whole number"):
+        load_settings(path)
+
+
+def test_broken_toml_is_rejected(tmp_path):
+    path = write(tmp_path, "[general\nlanguage = 'en'\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings(path)
+
+
+def test_missing_file_is_rejected(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_settings(tmp_path / "absent.toml")
+
+
+def test_missing_keys_take_defaults(tmp_path):
+    settings = load_settings(write(tmp_path, '[general]\nlanguage = "en"\n'))
+    assert settings.archive.thumbnail_side == 256
+
+
+def test_override_sets_value(tmp_path):
+    settings = load_settings(write(tmp_path, ""), ["general.language=en"])
+    assert settings.general.language == "en"
+
+
+def test_override_parses_numbers(tmp_path):
+    settings = load_settings(write(tmp_path, ""), ["archive.thumbnail_side=128"])
+    assert settings.archive.thumbnail_side == 128
+
+
+def test_override_typo_is_rejected(tmp_path):
+    with pytest.raises(ConfigError, match="did you mean 'language'"):
+        load_settings(write(tmp_path, ""), ["general.lang=en"])
+
+
+def test_override_without_section_is_rejected(tmp_path):
+    with pytest.raises(ConfigError, match="expected section.key=value"):
+        load_settings(write(tmp_path, ""), ["language=en"])
+
+
+def test_archive_dir_is_beside_settings_file(tmp_path):
+    settings = load_settings(write(tmp_path, '[archive]\npath = "store"\n'))
+    assert settings.archive_dir() == tmp_path / "store"
+
+
+def test_describe_lists_resolved_values(tmp_path):
+    settings = load_settings(write(tmp_path, ""), ["general.language=en"])
+    assert "general.language = 'en'" in settings.describe()
