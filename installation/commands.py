@@ -11,12 +11,15 @@ the same way.
 from __future__ import annotations
 
 import collections
+import ipaddress
 import logging
 import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, ClassVar
+from typing import Callable, ClassVar, Iterable
+
+from installation.logs import RateLimitedLog
 
 log = logging.getLogger(__name__)
 
@@ -167,30 +170,85 @@ class RateLimiter:
             return True
 
 
+class AllowList:
+    """Hosts and networks, each written as an address or a CIDR range ("192.168.1.0/24", "::1").
+
+    An IPv4 address seen through an IPv6 socket ("::ffff:10.0.0.5") counts as
+    the IPv4 address. Invalid entries raise ValueError naming the entry.
+    """
+
+    def __init__(self, entries: Iterable[str]):
+        networks = []
+        for entry in entries:
+            try:
+                networks.append(ipaddress.ip_network(entry.strip(), strict=False))
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or CIDR range") from None
+        self.networks = tuple(networks)
+
+    def __contains__(self, host: object) -> bool:
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        return any(address.version == network.version and address in network for network in self.networks)
+
+
 class CommandBus:
-    """A thread-safe queue of checked commands, drained by the display loop.
+    """A thread-safe, bounded queue of checked commands, drained by the display loop.
 
     `trusted(source)` decides whether a source may send artist commands; local keys
-    are always trusted. Visitor commands are limited per sender to
-    `visitor_per_minute`.
+    are always trusted, and `trust(kind, check)` adds a check for one source kind
+    (the OSC server adds its allow list). Visitor commands are limited to
+    `visitor_per_minute` per sending host. At most `max_queued` commands wait;
+    more are rejected and counted in `dropped`, so a flood cannot grow the queue.
     """
 
     def __init__(self, visitor_per_minute: int = 30,
-                 trusted: Callable[[Source], bool] | None = None):
-        self._queue: queue.SimpleQueue[Command] = queue.SimpleQueue()
+                 trusted: Callable[[Source], bool] | None = None,
+                 max_queued: int = 1024):
+        self._queue: queue.Queue[Command] = queue.Queue(maxsize=max_queued)
         self._limiter = RateLimiter(visitor_per_minute)
         self._trusted = trusted or (lambda source: source.kind in ("key", "cli"))
+        self._trust_checks: dict[str, Callable[[Source], bool]] = {}
+        self._limited = RateLimitedLog(log)
+        self.dropped = 0
+
+    def trust(self, kind: str, check: Callable[[Source], bool]) -> None:
+        """Let sources of `kind` send artist commands when `check(source)` is true."""
+        self._trust_checks[kind] = check
+
+    def is_trusted(self, source: Source) -> bool:
+        """Return whether `source` may send artist commands."""
+        if source.kind in ("key", "cli") or self._trusted(source):
+            return True
+        check = self._trust_checks.get(source.kind)
+        return check is not None and check(source)
 
     def submit(self, command: Command) -> Verdict:
         """Check a command and queue it; the verdict says whether it was accepted and why not."""
         source = command.source
-        if command.level == ARTIST and source.kind not in ("key", "cli") and not self._trusted(source):
-            log.info("refused %s from %s: not on the allow list", type(command).__name__, source.sender)
-            return Verdict(False, f"{type(command).__name__.lower()} is not allowed from {source.host}")
-        if command.level == VISITOR and source.kind != "cli" and not self._limiter.allow(source.sender):
-            log.info("refused %s from %s: rate limit", type(command).__name__, source.sender)
+        name = type(command).__name__
+        if command.level == ARTIST and not self.is_trusted(source):
+            self._limited.log(logging.INFO, f"allow:{source.host}", "rejected %s from %s: not on the allow list",
+                              name, source.sender)
+            return Verdict(False, f"{name.lower()} is not allowed from {source.host}")
+
+        # The limit counts per host, so a client cannot escape it by changing its port.
+        if command.level == VISITOR and source.kind != "cli" and not self._limiter.allow(f"{source.kind}:{source.host}"):
+            self._limited.log(logging.INFO, f"rate:{source.host}", "rejected %s from %s: rate limit reached",
+                              name, source.sender)
             return Verdict(False, "too many requests; wait a moment")
-        self._queue.put(command)
+
+        try:
+            self._queue.put_nowait(command)
+        except queue.Full:
+            self.dropped += 1
+            self._limited.log(logging.WARNING, "full", "command queue full: dropped %s from %s (%d dropped in all)",
+                              name, source.sender, self.dropped)
+            return Verdict(False, "the command queue is full; try again in a moment")
         return Verdict(True)
 
     def drain(self, limit: int = 64) -> list[Command]:

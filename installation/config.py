@@ -205,6 +205,30 @@ class WorkerSettings:
 
 
 @dataclass(frozen=True)
+class OscSettings:
+    """The OSC server for the artist's tablet and show software."""
+
+    enabled: bool = setting(True)
+    host: str = setting("0.0.0.0")  # address to listen on; "::" for IPv6
+    port: int = setting(8000, min=0, max=65535)  # UDP port; 0 lets the system choose
+    root: str = setting("/twoway")
+    reply_port: int = setting(0, min=0, max=65535)  # 0 replies to the sender's own port
+    allow: tuple[str, ...] = setting(("127.0.0.0/8", "::1"))
+    visitor_networks: tuple[str, ...] = setting(("127.0.0.0/8", "::1", "10.0.0.0/8", "172.16.0.0/12",
+                                                 "192.168.0.0/16", "169.254.0.0/16", "fc00::/7", "fe80::/10"))
+    feedback_clients: tuple[str, ...] = setting(())
+    feedback_interval_s: float = setting(0.1, min=0.02, max=5.0)
+    max_clients: int = setting(16, min=1, max=256)
+    client_timeout_s: float = setting(600.0, min=10.0)
+    max_datagram_bytes: int = setting(8192, min=512, max=65507)
+    max_bundle_messages: int = setting(64, min=1, max=1024)
+    max_bundle_delay_s: float = setting(2.0, min=0.0, max=60.0)
+    max_scheduled: int = setting(256, min=1, max=10000)
+    receive_buffer_bytes: int = setting(4_194_304, min=65536)
+    error_replies_per_second: int = setting(10, min=1, max=1000)
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every section of `config.toml`; `source` is the file it came from."""
 
@@ -218,6 +242,7 @@ class Settings:
     capture: CaptureSettings = field(default_factory=CaptureSettings)
     networks: NetworksSettings = field(default_factory=NetworksSettings)
     worker: WorkerSettings = field(default_factory=WorkerSettings)
+    osc: OscSettings = field(default_factory=OscSettings)
     source: Path = DEFAULT_CONFIG
 
     def archive_dir(self) -> Path:
