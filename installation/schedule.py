@@ -164,3 +164,40 @@ class OpeningWatch:
                          change.isoformat(timespec="minutes") if change else "further notice")
             self._open = is_open
         return bool(self._open)
+
+
+class ClosedScreen:
+    """What the screen shows while closed: black, or `image_path` scaled to fit and centred.
+
+    The still is loaded and scaled on the first draw at a given screen size; a
+    missing or broken file is logged once and the screen stays black.
+    """
+
+    def __init__(self, image_path: Path | None):
+        self.image_path = image_path
+        self._still = None
+        self._size: tuple[int, int] | None = None
+
+    def draw(self, screen) -> None:
+        screen.fill((0, 0, 0))
+        if self.image_path is None:
+            return
+        if self._size != screen.get_size():
+            self._size = screen.get_size()
+            self._still = self._load(self._size)
+        if self._still is not None:
+            x = (self._size[0] - self._still.get_width()) // 2
+            y = (self._size[1] - self._still.get_height()) // 2
+            screen.blit(self._still, (x, y))
+
+    def _load(self, size: tuple[int, int]):
+        import pygame
+
+        try:
+            image = pygame.image.load(str(self.image_path))
+        except (pygame.error, OSError) as error:
+            log.error("schedule.closed_image %s cannot be shown (%s); showing black", self.image_path, error)
+            return None
+        scale = min(size[0] / image.get_width(), size[1] / image.get_height())
+        target = (max(1, round(image.get_width() * scale)), max(1, round(image.get_height() * scale)))
+        return pygame.transform.smoothscale(image.convert(), target)

@@ -92,3 +92,40 @@ def test_watch_follows_the_clock():
     moments = iter([at(MONDAY, 19, 59), at(MONDAY, 20, 1)])
     watch = OpeningWatch(schedule(), interval=0.0, clock=lambda: next(moments))
     assert [watch.update(), watch.update()] == [True, False]
+
+
+@pytest.fixture
+def screen():
+    import pygame
+
+    pygame.display.init()
+    yield pygame.display.set_mode((80, 60))
+    pygame.display.quit()
+
+
+def test_closed_screen_is_black(screen):
+    from installation.schedule import ClosedScreen
+
+    screen.fill((255, 255, 255))
+    ClosedScreen(None).draw(screen)
+    assert tuple(screen.get_at((40, 30)))[:3] == (0, 0, 0)
+
+
+def test_closed_screen_shows_still(screen, tmp_path):
+    from PIL import Image
+
+    from installation.schedule import ClosedScreen
+
+    path = tmp_path / "closed.png"
+    Image.new("RGB", (40, 30), (200, 10, 10)).save(path)
+    ClosedScreen(path).draw(screen)
+    assert tuple(screen.get_at((40, 30)))[:3] == (200, 10, 10)
+
+
+def test_closed_screen_broken_still_is_black(screen, tmp_path):
+    from installation.schedule import ClosedScreen
+
+    path = tmp_path / "closed.png"
+    path.write_bytes(b"not an image")
+    ClosedScreen(path).draw(screen)
+    assert tuple(screen.get_at((40, 30)))[:3] == (0, 0, 0)
