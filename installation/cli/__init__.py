@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "installation.cli.archive_commands",
     "installation.cli.run_command",
     "installation.cli.ops_commands",
+    "installation.cli.artist_commands",
 ]
 
 
