@@ -229,6 +229,48 @@ class OscSettings:
 
 
 @dataclass(frozen=True)
+class DisplaySettings:
+    """The kiosk window, the scenes' timings and the artist's keys."""
+
+    fullscreen: bool = setting(True)
+    display_index: int = setting(0, min=0, max=15)  # which monitor, counted from 0
+    window_width: int = setting(1280, min=160, max=7680)  # windowed mode, pixels
+    window_height: int = setting(720, min=120, max=4320)
+    fps: int = setting(60, min=10, max=240)
+    background: tuple[int, ...] = setting((12, 12, 12), min=0, max=255)  # RGB of the letterbox
+    hold_s: float = setting(8.0, min=0.5, max=3600.0)
+    chosen_hold_factor: float = setting(2.0, min=1.0, max=20.0)
+    morph_s: float = setting(6.0, min=0.5, max=600.0)
+    morph_frames: int = setting(48, min=2, max=1000)
+    morph_work_side: int = setting(512, min=64, max=2048)  # pixels; optical flow resolution
+    frame_cache_mb: int = setting(768, min=64, max=65536)
+    transition_s: float = setting(0.8, min=0.05, max=10.0)
+    caption_px: int = setting(40, min=12, max=200)  # height of the primary caption line
+    captions: bool = setting(True)
+    tree_thumbnail_px: int = setting(160, min=48, max=512)
+    refresh_s: float = setting(5.0, min=0.5, max=600.0)  # how often the archive is re-read
+    visitor_caption_s: float = setting(20.0, min=1.0, max=600.0)
+    demo_children: int = setting(3, min=0, max=20)
+    key_next: str = setting("right")
+    key_previous: str = setting("left")
+    key_walk: str = setting("w")
+    key_tree: str = setting("t")
+    key_live: str = setting("l")
+    key_status: str = setting("s")
+    key_pause: str = setting("p")
+    key_quit: str = setting("q")  # quits only together with Ctrl
+
+
+@dataclass(frozen=True)
+class VisitorSettings:
+    """The visitor's button: which key it is and how often it may start a child."""
+
+    button_key: str = setting("space")  # a pygame key name; USB arcade buttons send a key
+    per_minute: int = setting(6, min=1, max=600)
+    network: str = setting("")  # "" uses the instant network of the networks settings
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every section of `config.toml`; `source` is the file it came from."""
 
@@ -243,6 +285,8 @@ class Settings:
     networks: NetworksSettings = field(default_factory=NetworksSettings)
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     osc: OscSettings = field(default_factory=OscSettings)
+    display: DisplaySettings = field(default_factory=DisplaySettings)
+    visitor: VisitorSettings = field(default_factory=VisitorSettings)
     source: Path = DEFAULT_CONFIG
 
     def archive_dir(self) -> Path:

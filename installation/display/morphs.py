@@ -1,0 +1,235 @@
+"""Morph playback: asks for morph frames, collects them from the frame ring, blends them.
+
+Frames are rendered elsewhere (in the worker process, or in a local thread when
+no worker runs) into a `FrameRing`; `MorphPlayer.poll` copies at most a few per
+display frame into a `FrameCache`. `draw` shows the morph at any `t` by blending
+the two nearest frames it has, with the stills of both nodes standing in for the
+first and last frame, so a morph plays smoothly with any number of frames so far.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import logging
+import queue
+import threading
+from pathlib import Path
+
+import pygame
+
+from installation.config import ArchiveSettings, DisplaySettings
+from installation.display.framecache import FrameCache, surface_from_bgrx
+from installation.frames import FrameRing
+
+log = logging.getLogger(__name__)
+
+RING_SLOTS = 4
+
+
+class WorkerMorphs:
+    """Renders morphs as "morph" jobs in the worker process."""
+
+    def __init__(self, worker):
+        self.worker = worker
+
+    def submit(self, params: dict, urgent: bool) -> str:
+        from installation.jobs import Job, Priority
+
+        return self.worker.submit(Job("morph", params, Priority.VISITOR if urgent else Priority.BACKGROUND))
+
+    def cancel(self, handle: str) -> None:
+        self.worker.cancel(handle)
+
+    def stop(self) -> None:
+        pass
+
+
+class ThreadMorphs:
+    """Renders morphs in a thread of the display process, for runs without a worker.
+
+    OpenCV releases the interpreter lock while it computes flow and warps, so the
+    loop keeps its frame rate on a machine with a core to spare.
+    """
+
+    def __init__(self, archive_folder: Path, archive_settings: ArchiveSettings, ring: FrameRing):
+        self.archive_folder = archive_folder
+        self.archive_settings = archive_settings
+        self.ring = ring
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._cancelled: set[int] = set()
+        self._counter = itertools.count(1)
+        self._stopping = threading.Event()
+        self.finished: queue.SimpleQueue = queue.SimpleQueue()  # handles of finished morphs
+        self._thread = threading.Thread(target=self._run, name="morph-renderer", daemon=True)
+        self._thread.start()
+        log.info("morph renderer thread started (no worker process)")
+
+    def submit(self, params: dict, urgent: bool) -> int:
+        handle = next(self._counter)
+        self._jobs.put((handle, params))
+        return handle
+
+    def cancel(self, handle: int) -> None:
+        self._cancelled.add(handle)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stopping.set()
+        self._jobs.put(None)
+        self._thread.join(timeout)
+        log.info("morph renderer thread stopped")
+
+    def _run(self) -> None:
+        from installation.archive import Archive
+        from installation.morph import render_morph
+
+        with Archive(self.archive_folder, self.archive_settings) as archive:
+            while not self._stopping.is_set():
+                item = self._jobs.get()
+                if item is None:
+                    break
+                handle, params = item
+
+                def cancelled(handle=handle) -> bool:
+                    return self._stopping.is_set() or handle in self._cancelled
+
+                try:
+                    if not cancelled():
+                        render_morph(archive, params, self.ring, lambda *args: None, cancelled)
+                except Exception as error:  # a bad image must not end the thread
+                    log.error("morph %s -> %s failed: %s", params["node_a"], params["node_b"], error)
+                self._cancelled.discard(handle)
+                self.finished.put(handle)
+
+
+class MorphPlayer:
+    """Morph frames by node pair, requested one morph at a time and blended on draw."""
+
+    def __init__(self, screen_size: tuple[int, int], settings: DisplaySettings):
+        self.screen_size = screen_size
+        self.settings = settings
+        self.ring = FrameRing.create(RING_SLOTS, screen_size[0], screen_size[1])
+        self.cache = FrameCache(settings.frame_cache_mb * 1024 * 1024, on_evict=self._forget)
+        self.renderer = None
+        self._indices: dict[tuple[int, int], list[int]] = {}  # sorted frame indices in the cache
+        self._tokens = itertools.count(1)
+        self._pair_of_token: dict[int, tuple[int, int]] = {}
+        self._in_flight: tuple[int, object, tuple[int, int]] | None = None  # token, handle, pair
+        self.frames_received = 0
+
+    def use(self, renderer) -> None:
+        self.renderer = renderer
+
+    @property
+    def frame_count(self) -> int:
+        return self.settings.morph_frames
+
+    def request(self, node_a: int, node_b: int, urgent: bool = False) -> None:
+        """Ask for the frames of a morph unless they are cached or already coming."""
+        pair = (node_a, node_b)
+        if self.renderer is None or node_a == node_b or self.is_complete(pair):
+            return
+        if self._in_flight is not None:
+            if self._in_flight[2] == pair:
+                return
+            # One morph at a time: the newest request is the one about to be shown.
+            self.renderer.cancel(self._in_flight[1])
+            self._pair_of_token.pop(self._in_flight[0], None)
+        token = next(self._tokens)
+        params = {"node_a": node_a, "node_b": node_b, "frames": self.frame_count,
+                  "screen": list(self.screen_size), "background": list(self.settings.background[:3]),
+                  "work_side": self.settings.morph_work_side, "ring": self.ring.spec(), "token": token}
+        handle = self.renderer.submit(params, urgent)
+        self._pair_of_token[token] = pair
+        # Tokens of old morphs are kept only as long as their last frames can still be in the ring.
+        for old in [old for old in self._pair_of_token if old < token - RING_SLOTS * 2]:
+            del self._pair_of_token[old]
+        self._in_flight = (token, handle, pair)
+        log.info("morph %d -> %d requested (job %s, token %d)", node_a, node_b, handle, token)
+
+    def finished(self, handle) -> None:
+        """Forget the morph in flight when its job (by id or handle) ended."""
+        if self._in_flight is not None and self._in_flight[1] == handle:
+            self._in_flight = None
+
+    def reset_in_flight(self) -> None:
+        """Forget the morph in flight and its frames in the ring, after a worker restart."""
+        self._in_flight = None
+        self.ring.reset()
+
+    def is_complete(self, pair: tuple[int, int]) -> bool:
+        return len(self._indices.get(pair, ())) >= self.frame_count
+
+    def poll(self, limit: int = 1) -> int:
+        """Copy up to `limit` ready frames from the ring into the cache; return how many.
+
+        Frames of cancelled morphs are dropped; the rest wait in the ring for the
+        next poll, so copying never takes more than `limit` copies of one frame.
+        """
+        copied = 0
+        for ready in self.ring.ready():
+            pair = self._pair_of_token.get(ready.token)
+            if pair is None:
+                self.ring.release(ready.slot)
+                continue
+            if copied >= limit:
+                continue
+            self.cache.put((pair, ready.index), surface_from_bgrx(ready.pixels))
+            indices = self._indices.setdefault(pair, [])
+            if ready.index not in indices:
+                bisect.insort(indices, ready.index)
+            self.ring.release(ready.slot)
+            copied += 1
+        self.frames_received += copied
+        return copied
+
+    def _forget(self, key) -> None:
+        pair, index = key
+        indices = self._indices.get(pair)
+        if indices and index in indices:
+            indices.remove(index)
+        if not indices:
+            self._indices.pop(pair, None)
+
+    def draw(self, screen: pygame.Surface, pair: tuple[int, int], t: float,
+             still_a: pygame.Surface | None, still_b: pygame.Surface | None) -> None:
+        """Draw the morph at `t` (0 to 1), centred, blending the two nearest frames available."""
+        last = self.frame_count - 1
+        position = min(max(t, 0.0), 1.0) * last
+        indices = self._indices.get(pair, [])
+        below = self._frame_at_or_below(pair, indices, position, still_a)
+        above = self._frame_at_or_above(pair, indices, position, still_b, last)
+        if below is None and above is None:
+            return
+        if below is None or above is None or below[0] == above[0]:
+            _blit_centred(screen, (below or above)[1], 255)
+            return
+        weight = (position - below[0]) / (above[0] - below[0])
+        _blit_centred(screen, below[1], 255)
+        _blit_centred(screen, above[1], round(255 * weight))
+
+    def _frame_at_or_below(self, pair, indices, position, still):
+        slot = bisect.bisect_right(indices, position) - 1
+        if slot >= 0:
+            return indices[slot], self.cache.get((pair, indices[slot]))
+        return (0, still) if still is not None else None
+
+    def _frame_at_or_above(self, pair, indices, position, still, last):
+        slot = bisect.bisect_left(indices, position)
+        if slot < len(indices):
+            return indices[slot], self.cache.get((pair, indices[slot]))
+        return (last, still) if still is not None else None
+
+    def close(self) -> None:
+        if self.renderer is not None:
+            self.renderer.stop()
+        self.cache.clear()
+        self.ring.close()
+
+
+def _blit_centred(screen: pygame.Surface, surface: pygame.Surface, alpha: int) -> None:
+    if alpha <= 0:
+        return
+    surface.set_alpha(None if alpha >= 255 else alpha)
+    rect = surface.get_rect(center=screen.get_rect().center)
+    screen.blit(surface, rect)
