@@ -61,7 +61,10 @@ class App:
         self.worker = _make_worker(settings, self.board) if use_worker else None
         self.services: list = []
         self.on_frame: list[Callable[[float], None]] = []
-        self.camera = None  # a CameraFeed, set by whoever adds the camera service
+        self.camera = None  # the CameraFeed, when the camera service is added
+        self.opening = None  # an OpeningWatch; while it reports closed, the screen shows `closed_screen`
+        self.closed_screen = None
+        self.frame_limit: int | None = None  # `run()` stops after this many frames when set
 
         self.texts = Texts(settings.general.language)
         self.background = tuple(settings.display.background[:3])
@@ -83,6 +86,7 @@ class App:
         self._last_frame_at: float | None = None
         self._refresh_at = 0.0
         self._demo_asked = False
+        self._was_open = True
         self._repeats = RateLimitedLog(log)
 
     # --- life cycle ----------------------------------------------------------------------
@@ -140,6 +144,7 @@ class App:
     def run(self, max_frames: int | None = None) -> int:
         """Run the loop until quit (or for `max_frames` frames); return the exit status."""
         frames = 0
+        max_frames = max_frames if max_frames is not None else self.frame_limit
         while self.running and (max_frames is None or frames < max_frames):
             self.step()
             frames += 1
@@ -163,16 +168,39 @@ class App:
         self._poll_loader(now)
         self.morphs.poll()
 
-        self._update(now, dt)
-        self._draw(now)
+        if self._is_open():
+            self._update(now, dt)
+            self._draw(now)
+            fps = self.settings.display.fps
+        else:
+            self._draw_closed()
+            fps = self.settings.schedule.closed_fps
         self.last_work_s = time.perf_counter() - started
         pygame.display.flip()
-        self.clock.tick(self.settings.display.fps)
+        self.clock.tick(fps)
 
         frame_time = time.perf_counter() - started
         self.stats.add(frame_time, self.last_work_s)
         for hook in self.on_frame:
             hook(frame_time)
+
+    def _is_open(self) -> bool:
+        if self.opening is None:
+            return True
+        is_open = self.opening.update()
+        if is_open == self._was_open:
+            return is_open
+        self._was_open = is_open
+        # While closed, the screen may sleep if the settings allow it.
+        pygame.display.set_allow_screensaver(not is_open and self.settings.schedule.allow_screensaver)
+        self.board.update(blackout=not is_open)
+        return is_open
+
+    def _draw_closed(self) -> None:
+        if self.closed_screen is not None:
+            self.closed_screen.draw(self.screen)
+        else:
+            self.screen.fill((0, 0, 0))
 
     def _update(self, now: float, dt: float) -> None:
         self.scene.update(now, dt)
@@ -297,7 +325,7 @@ class App:
     def _quick_morph_s(self) -> float:
         return max(1.0, self.settings.display.morph_s / 3)
 
-    def show_scene(self, name: str) -> None:
+    def show_scene(self, name: str, fade: bool = True) -> None:
         """Fade to the scene called `name` ("walk", "tree", "live" or "generating")."""
         scene = self.scenes.get(name)
         if scene is None:
@@ -305,7 +333,7 @@ class App:
             return
         if scene is self.scene:
             return
-        self._fade = (self.now, self.scene, scene)
+        self._fade = (self.now, self.scene, scene) if fade else None
         self.scene = scene
         scene.enter()
         self.board.update(scene=name)
@@ -528,7 +556,8 @@ class App:
             f"fps {stats.fps:5.1f}   frame p50 {stats.median_ms():5.1f} ms   p99 "
             f"{stats.percentile_ms('frame', 99):5.1f} ms   work p99 {stats.percentile_ms('work', 99):5.1f} ms",
             f"scene {self.scene.name}   node {self.node_id}   paused {self.paused}",
-            f"worker {state.worker}   queue {state.queue}   progress {state.progress:.0%}",
+            f"worker {state.worker if self.worker is not None else 'not installed'}   queue {state.queue}"
+            f"   progress {state.progress:.0%}",
             f"camera {state.camera}   frames received {self.morphs.frames_received}",
             f"last error: {state.last_error or '-'}",
         ]

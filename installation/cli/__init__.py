@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 COMMAND_MODULES = [
     "installation.cli.archive_commands",
     "installation.cli.run_command",
+    "installation.cli.screenshot_command",
     "installation.cli.ops_commands",
     "installation.cli.artist_commands",
 ]

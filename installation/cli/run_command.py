@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
-import signal
 
 from installation.config import DisplaySettings, VisitorSettings
 from installation.logs import configure_logging
@@ -68,22 +67,16 @@ def run_kiosk(args: argparse.Namespace, context) -> int:
     if node_id is not None:
         context.say("cli.demo_seeded", node_id=node_id)
 
+    import os
+
     from installation.app import App
+    from installation.operations import run_kiosk_app
 
     app = App(settings, settings.archive_dir())
+    app.frame_limit = args.frames
     add_services(app)
-
-    def request_stop(signum, frame) -> None:
-        log.info("signal %d received: stopping", signum)
-        app.running = False
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
-    app.start()
-    try:
-        return app.run(max_frames=args.frames)
-    finally:
-        app.stop()
+    # Operations add the watchdog, disk guard, opening hours and signal handlers.
+    return run_kiosk_app(app, os.environ)
 
 
 def add_services(app) -> None:

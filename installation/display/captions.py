@@ -49,6 +49,10 @@ def format_date(iso: str, texts: Texts) -> str:
     return texts("display.date", day=moment.day, month=month, year=moment.year)
 
 
+class TextKey(str):
+    """A text key given as a parameter of another text, translated into each caption language."""
+
+
 class Captions:
     """Renders and caches caption panels for nodes."""
 
@@ -91,9 +95,13 @@ class Captions:
         cache_key = ("message", key, tuple(sorted(params.items())), self.languages)
         panel = self._cache.get(cache_key)
         if panel is None:
-            lines = [(self.primary_font if number == 0 else self.second_font).render(
-                Texts(language)(key, **params), True, TEXT_COLOUR)
-                for number, language in enumerate(self.languages)]
+            lines = []
+            for number, language in enumerate(self.languages):
+                texts = Texts(language)
+                values = {name: texts(value) if isinstance(value, TextKey) else value
+                          for name, value in params.items()}
+                font = self.primary_font if number == 0 else self.second_font
+                lines.append(font.render(texts(key, **values), True, TEXT_COLOUR))
             panel = framed_text(lines, self.screen_size[0])
             self._cache[cache_key] = panel
         return panel
@@ -107,14 +115,21 @@ class Captions:
         screen.blit(panel, rect)
 
 
-def framed_text(lines: list[pygame.Surface], max_width: int, padding: int = 14) -> pygame.Surface:
-    """Stack text surfaces centred on a dark translucent panel, so text reads on any image."""
+def framed_text(lines: list[pygame.Surface], max_width: int, padding: int = 14,
+                align: str = "centre") -> pygame.Surface:
+    """Stack text surfaces on a dark translucent panel, so text reads on any image.
+
+    `align` is "centre" or "left".
+    """
     width = min(max_width, max(line.get_width() for line in lines) + 2 * padding)
     height = sum(line.get_height() for line in lines) + 2 * padding
     panel = pygame.Surface((width, height), pygame.SRCALPHA)
     panel.fill((0, 0, 0, PANEL_ALPHA))
     y = padding
     for line in lines:
-        panel.blit(line, line.get_rect(midtop=(width // 2, y)))
+        if align == "left":
+            panel.blit(line, (padding, y))
+        else:
+            panel.blit(line, line.get_rect(midtop=(width // 2, y)))
         y += line.get_height()
     return panel

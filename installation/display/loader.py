@@ -80,6 +80,10 @@ class ArchiveLoader:
     def is_pending(self, kind: str, key: Any = None) -> bool:
         return (kind, key) in self._pending
 
+    def has_pending(self, kind: str) -> bool:
+        """Return whether any request of `kind` is still waiting or running."""
+        return any(pending_kind == kind for pending_kind, _ in self._pending)
+
     def results(self, limit: int = 8) -> list[Loaded]:
         """Return up to `limit` finished requests without waiting."""
         finished = []

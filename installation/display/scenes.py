@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pygame
 
-from installation.display.captions import framed_text
+from installation.display.captions import TextKey, framed_text
 from installation.display.framecache import surface_from_bgrx
 from installation.display.loader import to_bgrx
 from installation.frames import fit_size
@@ -270,7 +270,7 @@ class LiveScene(Scene):
         camera = app.camera
         if camera is None or self._frame is None:
             state = camera.state if camera is not None else "none"
-            app.draw_message(screen, "display.no_camera", state=app.texts(f"display.camera_{state}"))
+            app.draw_message(screen, "display.no_camera", state=TextKey(f"display.camera_{state}"))
             return
         rect = self._frame.get_rect(center=screen.get_rect().center)
         screen.blit(self._frame, rect)

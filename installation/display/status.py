@@ -50,7 +50,7 @@ class StatusOverlay:
     def draw(self, screen: pygame.Surface, lines: list[str], now: float) -> None:
         if self._panel is None or now - self._drawn_at >= 0.5:
             rendered = [self.font.render(line, True, TEXT_COLOUR) for line in lines]
-            self._panel = framed_text(rendered, screen.get_width(), padding=10)
+            self._panel = framed_text(rendered, screen.get_width(), padding=10, align="left")
             self._drawn_at = now
         screen.blit(self._panel, (10, 10))
 

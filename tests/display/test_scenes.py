@@ -1,0 +1,158 @@
+"""Scenes rendered headless: letterboxing, captions in both languages, the button's reaction."""
+
+import numpy as np
+import pygame
+import pytest
+from PIL import Image
+
+from installation.app import App
+from installation.cli.screenshot_command import render_scene
+from installation.commands import Language
+from installation.config import load_settings
+
+SIZE = (480, 270)
+BACKGROUND = (12, 12, 12)
+
+
+@pytest.fixture
+def settings():
+    return load_settings(overrides=["display.fullscreen=false", "display.morph_frames=4"])
+
+
+def start_app(settings, archive, worker=None):
+    app = App(settings, archive.folder, size=SIZE, use_worker=False)
+    app.worker = worker
+    app.start()
+    return app
+
+
+def screen_pixels(app) -> np.ndarray:
+    return pygame.surfarray.array3d(app.screen).transpose(1, 0, 2)  # H x W x 3
+
+
+def picture_box(pixels: np.ndarray, rows: slice) -> tuple[int, int, int, int]:
+    """Return left, top, right, bottom (exclusive) of what differs from the background."""
+    differs = np.any(np.abs(pixels[rows].astype(int) - BACKGROUND) > 12, axis=2)
+    ys, xs = np.nonzero(differs)
+    return xs.min(), ys.min() + (rows.start or 0), xs.max() + 1, ys.max() + 1 + (rows.start or 0)
+
+
+def painting_with_shape(paintings, portrait: bool):
+    for path in paintings:
+        with Image.open(path) as image:
+            if (image.height > image.width) == portrait:
+                return path, image.size
+    pytest.fail(f"no {'portrait' if portrait else 'landscape'} painting among the test paintings")
+
+
+@pytest.mark.parametrize("portrait", [True, False], ids=["portrait", "landscape"])
+def test_painting_letterboxed_not_stretched(settings, archive, paintings, portrait):
+    settings = load_settings(overrides=["display.fullscreen=false", "display.captions=false"])
+    path, (width, height) = painting_with_shape(paintings, portrait)
+    node = archive.import_photo(path)
+    app = start_app(settings, archive)
+    try:
+        render_scene(app, "walk", node.id, timeout=30)
+        left, top, right, bottom = picture_box(screen_pixels(app), slice(0, SIZE[1]))
+    finally:
+        app.stop()
+    shown_ratio = (right - left) / (bottom - top)
+    assert abs(shown_ratio - width / height) < 0.03
+    assert (right - left == SIZE[0]) or (bottom - top == SIZE[1])
+    assert abs((left + right) / 2 - SIZE[0] / 2) <= 1
+    assert abs((top + bottom) / 2 - SIZE[1] / 2) <= 1
+
+
+@pytest.mark.parametrize("language", ["es", "en"])
+def test_caption_renders_in_language(settings, archive, paintings, language):
+    node = archive.import_photo(paintings[0], title="Prueba")
+    app = start_app(settings, archive)
+    try:
+        app.handle(Language(language))
+        render_scene(app, "walk", node.id, timeout=30)
+        captioned = screen_pixels(app)
+        panel = app.captions.panel(app.genealogy.node(node.id))
+    finally:
+        app.stop()
+    assert app.captions.languages[0] == language
+    assert panel.get_width() > 100
+    # The caption panel darkens the bottom of the picture.
+    assert captioned[-5:, SIZE[0] // 2].mean() < 200
+
+
+def test_captions_differ_between_languages(settings, archive, paintings):
+    node = archive.import_photo(paintings[0])
+    pictures = {}
+    for language in ("es", "en"):
+        settings_one = load_settings(overrides=["display.fullscreen=false", f"general.language={language}",
+                                                'general.second_language=""'])
+        app = start_app(settings_one, archive)
+        try:
+            render_scene(app, "walk", node.id, timeout=30)
+            pictures[language] = screen_pixels(app)
+        finally:
+            app.stop()
+    assert not np.array_equal(pictures["es"], pictures["en"])
+
+
+class RecordingWorker:
+    """Stands in for the worker process: records jobs and sends no events."""
+
+    state = "idle"
+    queue_length = 0
+
+    def __init__(self):
+        self.jobs = []
+
+    def start(self):
+        pass
+
+    def stop(self, timeout=5.0):
+        pass
+
+    def submit(self, job):
+        self.jobs.append(job)
+        return job.id
+
+    def cancel(self, job_id):
+        pass
+
+    def poll(self):
+        return []
+
+
+def test_button_reacts_in_next_frame(settings, archive, paintings):
+    node = archive.import_photo(paintings[0])
+    worker = RecordingWorker()
+    app = start_app(settings, archive, worker=worker)
+    try:
+        render_scene(app, "walk", node.id, timeout=30)
+        app.paused = False
+        app.step()
+        before = screen_pixels(app)
+        pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_SPACE, mod=0))
+        app.step()
+        after = screen_pixels(app)
+    finally:
+        app.stop()
+    changed = np.any(before != after, axis=2).mean()
+    assert changed > 0.05
+    assert app.scene.name == "generating"
+    assert [job.kind for job in worker.jobs] == ["generate"]
+    assert worker.jobs[0].params["node_id"] == node.id
+
+
+def test_presses_queue_at_most_one_more(settings, archive, paintings):
+    node = archive.import_photo(paintings[0])
+    worker = RecordingWorker()
+    app = start_app(settings, archive, worker=worker)
+    try:
+        render_scene(app, "walk", node.id, timeout=30)
+        for _ in range(4):
+            pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_SPACE, mod=0))
+            app.step()
+        waiting = app._visitor_waiting
+    finally:
+        app.stop()
+    assert len(worker.jobs) == 1
+    assert waiting is not None
