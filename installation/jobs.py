@@ -23,6 +23,7 @@ import numpy as np
 JOB_HANDLERS: dict[str, str] = {
     "generate": "models.job_handlers:generate",
     "train": "models.job_handlers:train",
+    "morph": "installation.morph:morph_job",
 }
 
 
