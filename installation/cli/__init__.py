@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "installation.cli.screenshot_command",
     "installation.cli.ops_commands",
     "installation.cli.artist_commands",
+    "installation.cli.osc_command",
 ]
 
 

@@ -18,11 +18,14 @@ from pythonosc.osc_message_builder import build_msg
 class OscClient:
     """Sends OSC messages to `host:port` and reads the replies that come back."""
 
-    def __init__(self, host: str, port: int, bind_host: str = "127.0.0.1"):
+    def __init__(self, host: str, port: int, bind_host: str | None = None):
+        """Open a socket on `bind_host` (default: the loopback address; "" for every interface)."""
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        if bind_host is None:
+            bind_host = "::1" if family == socket.AF_INET6 else "127.0.0.1"
         self.target = (host, port)
         self.socket = socket.socket(family, socket.SOCK_DGRAM)
-        self.socket.bind((bind_host if family == socket.AF_INET else "::1", 0))
+        self.socket.bind((bind_host, 0))
 
     @property
     def port(self) -> int:
