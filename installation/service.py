@@ -121,13 +121,12 @@ class ServiceMonitor:
             self.notifier.ready()
             log.info("first frame on screen after %.1f s; ready", now - self._started)
 
-        if self.settings.freeze_after_s and now - self._started >= self.settings.freeze_after_s:
-            self._freeze()
-
         interval = self.notifier.watchdog_interval
         if interval and now - self._last_ping >= interval / 3:
             self.notifier.watchdog()
             self._last_ping = now
+        if self.settings.freeze_after_s and now - self._started >= self.settings.freeze_after_s:
+            self._freeze()
         if self.notifier.enabled and now - self._last_status >= STATUS_NOTIFY_INTERVAL:
             self.notifier.status(self.short_status())
             self._last_status = now
