@@ -1,8 +1,8 @@
 """The kiosk application: one loop that reads input, runs the scenes and draws them.
 
-`App` owns the command bus (`app.bus`), the shared state (`app.board`), the
+`App` owns the command bus (`app.bus`), the shared state (`app.board`) and the
 worker client (`app.worker`, None when the worker part is missing or turned
-off), the services (`app.services`: objects with `start()` and `stop()`, such
+off). It also holds the services (`app.services`: objects with `start()` and `stop()`, such
 as the OSC server and the camera feed, started before the loop and stopped
 after it) and the per-frame hooks (`app.on_frame`: callables taking the frame
 time in seconds, called once per frame).
@@ -64,6 +64,7 @@ class App:
         self.camera = None  # the CameraFeed, when the camera service is added
         self.opening = None  # an OpeningWatch; while it reports closed, the screen shows `closed_screen`
         self.closed_screen = None
+        self.disk_guard = None  # a DiskGuard; while it is paused, no new images or photos are started
         self.frame_limit: int | None = None  # `run()` stops after this many frames when set
 
         self.texts = Texts(settings.general.language)
@@ -224,7 +225,7 @@ class App:
             self.status.draw(self.screen, self.status_lines(), now)
 
     def _fade_amount(self, now: float) -> float:
-        """How dark the scene change makes the screen: 0 to 1 and back, eased."""
+        """Return how far the scene change has darkened the screen: 0 to 1 and back, eased."""
         if self._fade is None:
             return 0.0
         x = (now - self._fade[0]) / self.settings.display.transition_s
@@ -373,7 +374,17 @@ class App:
         primary = self.texts.language
         return (primary, second) if second and second != primary else (primary,)
 
+    def _disk_paused(self) -> bool:
+        """Return True, with a notice, while the disk guard holds back new images and photos."""
+        guard = self.disk_guard
+        if guard is None or not guard.paused:
+            return False
+        self.say("ops.disk_paused", free_mb=guard.free_mb, pause_mb=guard.settings.pause_below_mb)
+        return True
+
     def _capture(self, command: cmd.Capture) -> None:
+        if self._disk_paused():
+            return
         request = getattr(self.camera, "request_capture", None)
         if request is None:
             self.say("display.capture_unavailable")
@@ -381,6 +392,8 @@ class App:
         request(command.parent_id)
 
     def _train(self, node_id: int, network: str) -> None:
+        if self._disk_paused():
+            return
         if self.worker is None:
             self.say("display.no_worker")
             return
@@ -393,6 +406,8 @@ class App:
     # --- the visitor's button ------------------------------------------------------------
 
     def _generate(self, command: cmd.Generate) -> None:
+        if self._disk_paused():
+            return
         if self.worker is None:
             self.say("display.no_worker")
             return

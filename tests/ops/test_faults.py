@@ -1,0 +1,116 @@
+"""Faults on the real kiosk process: floods, a full disk, killed parts. Each starts `twoway run`."""
+
+import os
+import re
+import socket
+import time
+
+import pytest
+from pythonosc.osc_message import OscMessage
+from pythonosc.osc_message_builder import OscMessageBuilder
+
+from installation.archive import Archive
+from tests.ops.kiosk import Kiosk
+
+# The watchdog of these tests, in seconds: a gap this long would make systemd restart the kiosk.
+WATCHDOG_S = 5.0
+
+
+@pytest.fixture
+def archive_dir(archive, paintings):
+    archive.import_photo(paintings[0])
+    return archive.folder
+
+
+@pytest.fixture
+def kiosks(tmp_path):
+    started = []
+
+    def start(archive_dir, *overrides):
+        kiosk = Kiosk(tmp_path, archive_dir, list(overrides), int(WATCHDOG_S * 1e6)).start()
+        started.append(kiosk)
+        return kiosk
+
+    yield start
+    for kiosk in started:
+        kiosk.close()
+
+
+def osc_port(kiosk: Kiosk) -> int:
+    """Return the UDP port the kiosk's OSC server listens on, from its log."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        match = re.search(r"OSC server started on 127\.0\.0\.1:(\d+)", kiosk.log())
+        if match:
+            return int(match.group(1))
+        time.sleep(0.2)
+    raise AssertionError(f"no OSC server in the kiosk log:\n{kiosk.log()[-2000:]}")
+
+
+def osc(address: str, *arguments) -> bytes:
+    builder = OscMessageBuilder(address)
+    for argument in arguments:
+        builder.add_arg(argument)
+    return builder.build().dgram
+
+
+def replies(sock: socket.socket, seconds: float) -> dict[str, list]:
+    """Collect OSC replies for `seconds`, keeping the last arguments of each address."""
+    found = {}
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            data = sock.recv(65536)
+        except socket.timeout:
+            break
+        if data.startswith(b"/"):
+            message = OscMessage(data)
+            found[message.address] = message.params
+    return found
+
+
+def test_osc_flood_display_holds(kiosks, archive_dir):
+    kiosk = kiosks(archive_dir)
+    kiosk.wait_for("READY=1")
+    port = osc_port(kiosk)
+    garbage = [b"", b"\x00" * 7, b"#bundle\x00" + os.urandom(40), os.urandom(300), b"/twoway/generate\x00\x00\x00\x00,i"]
+    valid = [osc("/twoway/generate"), osc("/twoway/next"), osc("/twoway/status"), osc("/twoway/speed", 0.7)]
+
+    longest_gap, last_ping = 0.0, time.monotonic()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+        for batch in range(40):
+            for index in range(250):
+                packets = garbage if index % 2 else valid
+                sender.sendto(packets[index % len(packets)], ("127.0.0.1", port))
+            # Read the notify messages that arrived during this batch.
+            while (message := kiosk.receive(0.001)) is not None:
+                if message == "WATCHDOG=1":
+                    longest_gap, last_ping = max(longest_gap, time.monotonic() - last_ping), time.monotonic()
+
+    status = kiosk.wait_for("STATUS=scene")
+    assert longest_gap < WATCHDOG_S
+    assert kiosk.process.poll() is None
+    assert "fps" in status
+
+
+def test_disk_full_pauses_with_message(kiosks, archive_dir):
+    kiosk = kiosks(archive_dir, "disk.pause_below_mb=100000000", "general.language=en")
+    kiosk.wait_for("READY=1")
+    port = osc_port(kiosk)
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tablet:
+        tablet.bind(("127.0.0.1", 0))
+        tablet.sendto(osc("/twoway/generate"), ("127.0.0.1", port))
+        tablet.sendto(osc("/twoway/status"), ("127.0.0.1", port))
+        state = replies(tablet, 5.0)
+    kiosk.wait_for("WATCHDOG=1")
+    log = kiosk.log()
+
+    assert "Disk almost full" in state["/twoway/state/last_error"][0]
+    assert "generation and capture paused" in log
+    assert "notice ops.disk_paused" in log
+    with Archive(archive_dir) as archive:
+        report = archive.verify()
+        assert report.ok
+        assert archive.count() == 1
