@@ -11,7 +11,7 @@ for PDF (vector grid and text) and Pillow for PNG.
 
 `make_reference_sheet` is the one entry point for the CLI, OSC and the status
 overlay. It decodes, upscales and clusters, so it takes about a second or more:
-call it from a worker job or a thread, never from the display loop.
+call it from a worker job (`reference_job`) or a thread, never from the display loop.
 """
 
 from __future__ import annotations
@@ -98,8 +98,10 @@ def resize_for_print(image: np.ndarray, width: int, height: int) -> np.ndarray:
 def render_print_image(node, cropped: np.ndarray, width: int, height: int) -> tuple[np.ndarray, str]:
     """Return the node's cropped picture at (width, height) pixels and the method used.
 
-    TODO: render again at the larger size through the node's network once the
-    networks can render at a chosen size. Until then every node is resized.
+    TODO: render again at the larger size through the node's network once one can.
+    The multiscale network decodes only at its trained size and then resizes, and
+    the patches network does not promise the same child at another size, so every
+    node is resized here for now.
     """
     return resize_for_print(cropped, width, height), "upscaled"
 
@@ -507,3 +509,20 @@ def _details(node, canvas_cm, grid_cm, method, width_px, height_px, box, texts: 
         canvas,
         texts(f"reference.{method}", source=f"{node.width}x{node.height}", size=f"{width_px}x{height_px}"),
     )
+
+
+def reference_job(params: dict, context) -> dict:
+    """Make a reference sheet in the worker (job kind "reference", for OSC and the status overlay).
+
+    params: node_id, and optionally canvas_cm ([width, height]), grid_cm, paper and
+    out (a path); what is missing comes from the [reference] settings.
+    Returns {"path": the file written}.
+    """
+    context.progress(0.0, "reference")
+    canvas = params.get("canvas_cm")
+    path = make_reference_sheet(
+        context.archive, int(params["node_id"]), context.settings,
+        canvas_cm=tuple(canvas) if canvas else None, grid_cm=params.get("grid_cm"),
+        paper=params.get("paper"), out=params.get("out"))
+    context.progress(1.0, "done")
+    return {"path": str(path)}

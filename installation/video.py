@@ -1,7 +1,9 @@
 """Morph videos: H.264 MP4 files of an ancestor turning into its child, or a whole walk.
 
-A video shows a still of the first image, an eased optical-flow morph
-(`installation.morph.FlowMorph`) to the next, a still of that one, and so on. Frames are streamed to ffmpeg one at a time (imageio-ffmpeg ships the
+A video shows a still of the first image, an eased morph to the next, a still
+of that one, and so on. A morph into a machine image whose network has a
+latent space decodes interpolated latents, as the kiosk does; every other
+morph is an optical-flow morph (`installation.morph.FlowMorph`). Frames are streamed to ffmpeg one at a time (imageio-ffmpeg ships the
 binary), so memory stays bounded however long the video is. The output is
 H.264 High profile, yuv420p, with the index at the front of the file
 (`+faststart`), which phones and social networks play.
@@ -103,8 +105,13 @@ def total_frames(images: int, settings: VideoSettings) -> int:
     return images * hold + (images - 1) * morph
 
 
-def video_frames(pictures: Sequence[np.ndarray], size: tuple[int, int],
-                 settings: VideoSettings) -> Iterator[np.ndarray]:
+# Returns the morph into picture `index` from the one before as `t -> HxWx3 uint8`,
+# or None to use the optical-flow morph.
+MorphSource = Callable[[int], Callable[[float], np.ndarray] | None]
+
+
+def video_frames(pictures: Sequence[np.ndarray], size: tuple[int, int], settings: VideoSettings,
+                 latent_morphs: MorphSource | None = None) -> Iterator[np.ndarray]:
     """Yield every frame (HxWx3 uint8 at `size`): hold, morph, hold, morph, ..., hold.
 
     Pictures are read by index one at a time, so a lazy sequence keeps only two
@@ -117,18 +124,23 @@ def video_frames(pictures: Sequence[np.ndarray], size: tuple[int, int],
         yield current
     for index in range(1, len(pictures)):
         target = fit_frame(pictures[index], size)
-        morph = FlowMorph(current, target, work_side=FLOW_WORK_SIDE)
-        for step in range(1, morph_frames + 1):
-            yield morph.frame(ease(step / morph_frames))
-        del morph
+        render = latent_morphs(index) if latent_morphs is not None else None
+        if render is None:
+            render = FlowMorph(current, target, work_side=FLOW_WORK_SIDE).frame
+        for step in range(1, morph_frames):
+            yield fit_frame(render(ease(step / morph_frames)), size)
+        # The last morph frame is the stored picture itself, also for a latent morph
+        # whose decoded end differs slightly from it, so the hold that follows matches.
+        yield target
+        del render
         for _ in range(hold):
             yield target
         current = target
 
 
 def render_video(pictures: Sequence[np.ndarray], out: Path | str, settings: VideoSettings,
-                 size: tuple[int, int] | None = None,
-                 progress: FrameProgress | None = None) -> VideoSummary:
+                 size: tuple[int, int] | None = None, progress: FrameProgress | None = None,
+                 latent_morphs: MorphSource | None = None) -> VideoSummary:
     """Encode the morph video through `pictures` (HxWx3 uint8, two or more) to an MP4 at `out`.
 
     `size` (width, height) defaults to the settings'. Raises `TwowayError` when
@@ -156,7 +168,7 @@ def render_video(pictures: Sequence[np.ndarray], out: Path | str, settings: Vide
     written = 0
     try:
         writer.send(None)  # starts ffmpeg
-        for frame in video_frames(pictures, size, settings):
+        for frame in video_frames(pictures, size, settings, latent_morphs):
             writer.send(np.ascontiguousarray(frame))
             written += 1
             if progress is not None:
@@ -199,13 +211,42 @@ class NodePictures(Sequence):
 
 
 def render_node_video(archive, node_ids: list[int], out: Path | str, settings: VideoSettings,
-                      size: tuple[int, int] | None = None,
-                      progress: FrameProgress | None = None) -> VideoSummary:
+                      size: tuple[int, int] | None = None, progress: FrameProgress | None = None,
+                      network_settings=None, device: str | None = None) -> VideoSummary:
     """Render the morph video through the archive nodes `node_ids`, in that order.
 
-    TODO: for nodes of a network with a latent space, decode interpolated latents
-    in place of the optical-flow morph once the networks store a latent for both ends.
+    With `network_settings` (the whole Settings), a morph into a machine image
+    whose network has a latent space decodes interpolated latents, as the kiosk
+    does; every other morph, and any latent morph that fails, uses optical flow.
+    `device` defaults to what networks.device resolves to.
     """
     for node_id in node_ids:
         archive.node(node_id)  # raises node_not_found before any encoding starts
-    return render_video(NodePictures(archive, node_ids), out, settings, size, progress)
+    pictures = NodePictures(archive, node_ids)
+    latent_morphs = None
+    if network_settings is not None:
+        latent_morphs = _latent_morph_source(archive, node_ids, pictures, network_settings, device)
+    return render_video(pictures, out, settings, size, progress, latent_morphs)
+
+
+def _latent_morph_source(archive, node_ids, pictures, network_settings, device) -> MorphSource:
+    # The kiosk's morph job and the videos share one latent renderer.
+    from installation.morph import _latent_renderer
+
+    def latent_morph(index: int):
+        node_a = archive.node(node_ids[index - 1])
+        node_b = archive.node(node_ids[index])
+        if node_b.kind != "machine" or not node_b.provenance.get("latent"):
+            return None
+        chosen = device or _resolve_device(network_settings)
+        render = _latent_renderer(archive, node_a, node_b, pictures[index - 1], network_settings, chosen)
+        log.info("morph %d -> %d by %s", node_a.id, node_b.id, "latent" if render else "optical flow")
+        return render
+
+    return latent_morph
+
+
+def _resolve_device(network_settings) -> str:
+    from models.registry import resolve_device
+
+    return resolve_device(network_settings.networks.device)

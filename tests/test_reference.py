@@ -193,3 +193,20 @@ def test_cli_reference_bad_canvas(tmp_path, paintings):
 
     assert result.returncode == 1
     assert "50by70 is not a valid canvas size" in result.stderr
+
+
+def test_reference_job_writes_sheet(archive, child, settings, tmp_path):
+    from installation.jobs import JobContext
+    from installation.reference import reference_job
+
+    stages = []
+    context = JobContext(job_id="j1", archive=archive, device="cpu", settings=settings,
+                         _report=lambda fraction, stage, preview: stages.append(stage),
+                         _is_cancelled=lambda: False)
+
+    result = reference_job({"node_id": child.id, "canvas_cm": [40, 40], "grid_cm": 4,
+                            "out": str(tmp_path / "job.png")}, context)
+
+    assert result == {"path": str(tmp_path / "job.png")}
+    assert (tmp_path / "job.png").is_file()
+    assert stages == ["reference", "done"]

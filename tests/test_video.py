@@ -156,3 +156,81 @@ def test_cli_video_needs_two_ids(tmp_path):
                              "video", "1", str(tmp_path / "out.mp4")], capture_output=True, text=True)
     assert result.returncode == 2
     assert "Name two images" in result.stderr
+
+
+class LatentPictureNetwork:
+    """A stand-in network with a latent space: the latent is the picture itself, as floats."""
+
+    name = "latent-test"
+    decoded = 0
+
+    def __init__(self, settings, device):
+        from models.base import Abilities
+
+        self.abilities = Abilities(needs_training=False, has_latent=True)
+
+    def load(self, checkpoint):
+        pass
+
+    def reconstruct(self, image, progress=None):
+        from models.base import Latent
+
+        return Latent({"picture": image.astype(np.float32)})
+
+    def interpolate(self, start, end, t):
+        from models.base import interpolate_latents
+
+        return interpolate_latents(start, end, t)
+
+    def decode(self, latent, side=None):
+        LatentPictureNetwork.decoded += 1
+        return np.clip(latent.arrays["picture"], 0, 255).astype(np.uint8)
+
+
+def test_latent_morph_decodes_frames(archive, tmp_path, monkeypatch):
+    from PIL import Image
+
+    from installation.config import Settings
+    from models.base import Latent
+
+    monkeypatch.setattr("models.registry.get_network",
+                        lambda name, settings, device: LatentPictureNetwork(settings, device))
+    LatentPictureNetwork.decoded = 0
+    red, blue = flat((220, 30, 30)), flat((30, 30, 220))
+    Image.fromarray(red).save(tmp_path / "red.png")
+    painting = archive.import_photo(tmp_path / "red.png")
+    latent = Latent({"picture": blue.astype(np.float32)}).to_bytes()
+    child = archive.add_machine_image(Image.fromarray(blue), [painting.id], network="latent-test",
+                                      version="1", seed=0, latent=latent)
+
+    summary = render_node_video(archive, [painting.id, child.id], tmp_path / "latent.mp4", SMALL,
+                                network_settings=Settings(), device="cpu")
+
+    assert LatentPictureNetwork.decoded == 3  # the morph frames before the final stored picture
+    frames = read_frames(summary.path)
+    assert len(frames) == 8
+    assert np.abs(frames[0].astype(int) - red).mean() < 8
+    assert np.abs(frames[-1].astype(int) - blue).mean() < 8
+
+
+def test_failed_latent_morph_uses_flow(archive, tmp_path, monkeypatch):
+    from PIL import Image
+
+    from installation.config import Settings
+    from models.base import Latent
+
+    def broken_network(name, settings, device):
+        raise RuntimeError("checkpoint unreadable")
+
+    monkeypatch.setattr("models.registry.get_network", broken_network)
+    red, blue = flat((220, 30, 30)), flat((30, 30, 220))
+    Image.fromarray(red).save(tmp_path / "red.png")
+    painting = archive.import_photo(tmp_path / "red.png")
+    child = archive.add_machine_image(Image.fromarray(blue), [painting.id], network="multiscale",
+                                      version="1", seed=0,
+                                      latent=Latent({"picture": blue.astype(np.float32)}).to_bytes())
+
+    summary = render_node_video(archive, [painting.id, child.id], tmp_path / "flow.mp4", SMALL,
+                                network_settings=Settings(), device="cpu")
+
+    assert len(read_frames(summary.path)) == 8

@@ -135,7 +135,8 @@ def make_video(args: argparse.Namespace, context) -> int:
             bar.total = total
             bar.update(done - bar.n)
 
-        summary = render_node_video(context.archive, node_ids, Path(out), settings, size, advance)
+        summary = render_node_video(context.archive, node_ids, Path(out), settings, size, advance,
+                                    network_settings=context.settings)
     context.say("video.written", path=summary.path, seconds=f"{summary.seconds:.1f}",
                 frames=summary.frames, width=summary.width, height=summary.height)
     return 0
