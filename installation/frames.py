@@ -4,7 +4,7 @@ A `FrameRing` is one shared-memory file (under /dev/shm, mapped by both
 processes) of `slots` frame buffers, each large
 enough for a `max_width` x `max_height` frame of 4 bytes per pixel in the
 display's byte order (blue, green, red, unused: the layout of a 32-bit SDL
-display surface on a little-endian machine). A small header per slot says
+display surface on a little-endian machine). A small header per slot records
 whether the slot is free, being written or ready, and which frame it holds.
 
 The display creates the ring and sends `spec()` in a job's params; the worker
@@ -164,7 +164,7 @@ class FrameRing:
         self.headers["state"][slot] = FREE
 
     def reset(self) -> None:
-        """Mark every slot free, dropping frames nobody will read (after a worker restart)."""
+        """Mark every slot free, dropping frames no reader will take (after a worker restart)."""
         self.headers["state"] = FREE
 
     def close(self) -> None:

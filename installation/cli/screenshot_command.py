@@ -27,7 +27,7 @@ def register(subparsers, common) -> None:
     command.add_argument("--language", choices=("es", "en"), default=None,
                          help="primary caption language (default: general.language)")
     command.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
-                         help="longest wait for images to load, in seconds (default 30)")
+                         help="maximum wait for images to load, in seconds (default 30)")
     command.set_defaults(handler=take_screenshot)
 
 

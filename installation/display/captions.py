@@ -21,6 +21,20 @@ SHADOW_COLOUR = (0, 0, 0)
 PANEL_ALPHA = 150
 
 
+def font_with_height(pixels: int) -> pygame.font.Font:
+    """Return pygame's bundled font sized so that one line is about `pixels` high.
+
+    pygame's size argument is not the line height (size 40 gives lines of about
+    27 pixels), so the size is found by measuring.
+    """
+    size = max(4, round(pixels * 1.45))
+    font = pygame.font.Font(None, size)
+    while font.get_height() < pixels and size < 1000:
+        size += 1
+        font = pygame.font.Font(None, size)
+    return font
+
+
 def caption_lines(node, texts: Texts, artist: str = "", made_for_visitor: bool = False) -> list[str]:
     """Return the caption of a node in one language, as lines of text."""
     if node.kind == "painting":
@@ -61,8 +75,8 @@ class Captions:
         self.screen_size = screen_size
         self.artist = artist
         self.languages = languages
-        self.primary_font = pygame.font.Font(None, line_px)
-        self.second_font = pygame.font.Font(None, max(12, round(line_px * 0.72)))
+        self.primary_font = font_with_height(line_px)
+        self.second_font = font_with_height(max(12, round(line_px * 0.75)))
         self._cache: dict[tuple, pygame.Surface] = {}
 
     def set_languages(self, languages: tuple[str, ...]) -> None:

@@ -1,4 +1,4 @@
-"""Morph playback: asks for morph frames, collects them from the frame ring, blends them.
+"""Morph playback: requests morph frames, collects them from the frame ring, blends them.
 
 Frames are rendered elsewhere (in the worker process, or in a local thread when
 no worker runs) into a `FrameRing`; `MorphPlayer.poll` copies at most a few per
@@ -163,8 +163,8 @@ class MorphPlayer:
     def poll(self, limit: int = 1) -> int:
         """Copy up to `limit` ready frames from the ring into the cache; return how many.
 
-        Frames of cancelled morphs are dropped; the rest wait in the ring for the
-        next poll, so copying never takes more than `limit` copies of one frame.
+        Frames of cancelled morphs are dropped. The rest wait in the ring for the
+        next poll, so one call makes at most `limit` frame copies.
         """
         copied = 0
         for ready in self.ring.ready():

@@ -1,8 +1,8 @@
 """Scenes of the kiosk: the genealogy walk, the generating scene and the live camera.
 
 A scene has `update(now, dt)` (seconds) and `draw(screen)`, and reads what it
-shows from the `App` (stills, morphs, captions, genealogy). Scenes only read
-caches and ask for what is missing, so a frame never waits on anything.
+shows from the `App` (stills, morphs, captions, genealogy). Scenes read only
+caches and request what is missing, so drawing does not wait for images.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pygame
 
-from installation.display.captions import TextKey, framed_text
+from installation.display.captions import TextKey, font_with_height, framed_text
 from installation.display.framecache import surface_from_bgrx
 from installation.display.loader import to_bgrx
 from installation.frames import fit_size
@@ -156,7 +156,7 @@ class GeneratingScene(Scene):
         self.preview: pygame.Surface | None = None
         self._preview_at = -1.0
         self.reason = ""
-        self.font = pygame.font.Font(None, max(24, round(app.settings.display.caption_px * 1.2)))
+        self.font = font_with_height(max(24, round(app.settings.display.caption_px * 1.2 * app.screen_size[1] / 1080)))
 
     def begin(self, parent_id: int, now: float) -> None:
         self.parent_id, self.child_id = parent_id, None

@@ -7,7 +7,7 @@ import statistics
 
 import pygame
 
-from installation.display.captions import framed_text
+from installation.display.captions import font_with_height, framed_text
 
 TEXT_COLOUR = (200, 255, 200)
 NOTICE_COLOUR = (250, 240, 210)
@@ -43,7 +43,7 @@ class StatusOverlay:
     """Lines of state in the top-left corner, redrawn twice a second."""
 
     def __init__(self, screen_height: int):
-        self.font = pygame.font.Font(None, max(18, screen_height // 36))
+        self.font = font_with_height(max(14, screen_height // 45))
         self._panel: pygame.Surface | None = None
         self._drawn_at = -1.0
 
@@ -59,7 +59,7 @@ class Notice:
     """A short message at the top of the screen, for example the button's acknowledgement."""
 
     def __init__(self, screen_height: int):
-        self.font = pygame.font.Font(None, max(24, screen_height // 18))
+        self.font = font_with_height(max(20, screen_height // 22))
         self._panel: pygame.Surface | None = None
         self.shown_at = 0.0
         self.seconds = 0.0

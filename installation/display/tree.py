@@ -1,9 +1,9 @@
 """The tree scene: the family tree with thumbnails, the node on screen highlighted.
 
-Nodes keep a legible size (thumbnails of `display.tree_thumbnail_px`, labels of
-at least 28 pixels on a 1080-line screen); a tree larger than the screen is not
-shrunk below that but panned, easing toward the highlighted node. Only the
-nodes in view are drawn.
+Nodes keep a legible size: thumbnails of `display.tree_thumbnail_px` and labels
+32 pixels high on a 1080-line screen. A tree larger than the screen is panned,
+easing toward the highlighted node, rather than shrunk. Only the nodes in view
+are drawn.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import logging
 
 import pygame
 
+from installation.display.captions import font_with_height
 from installation.display.framecache import surface_from_bgrx
 from installation.display.scenes import Scene
 from installation.familytree import layout_tree
@@ -34,7 +35,8 @@ class TreeScene(Scene):
         # Sizes scale with the screen height so the tree reads the same on any screen.
         self.side = max(48, round(app.settings.display.tree_thumbnail_px * height / 1080))
         self.gap = self.side // 3
-        self.font = pygame.font.Font(None, max(20, round(34 * height / 1080)))
+        # Labels 32 pixels high on a 1080-line screen: an estimate of what reads from three metres.
+        self.font = font_with_height(max(16, round(32 * height / 1080)))
         self.label_height = self.font.get_linesize()
         self.thumbnails: dict[int, pygame.Surface] = {}
         self.labels: dict[int, pygame.Surface] = {}
@@ -137,7 +139,7 @@ class TreeScene(Scene):
 
 
 def _clamped_centre(focus: float, extent: float, screen: float) -> float:
-    """The view centre along one axis: the middle if the tree fits, else near `focus` within bounds."""
+    """Return the view centre along one axis: the middle if the tree fits, else near `focus` within bounds."""
     if extent <= screen:
         return extent / 2
     return min(max(focus, screen / 2), extent - screen / 2)
