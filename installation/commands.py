@@ -11,6 +11,7 @@ the same way.
 from __future__ import annotations
 
 import collections
+import functools
 import ipaddress
 import logging
 import queue
@@ -185,8 +186,13 @@ class AllowList:
             except ValueError:
                 raise ValueError(f"{entry!r} is not an IP address or CIDR range") from None
         self.networks = tuple(networks)
+        # Parsing an address costs tens of microseconds, and a flood repeats the same few hosts.
+        self._matches = functools.lru_cache(maxsize=4096)(self._match)
 
     def __contains__(self, host: object) -> bool:
+        return isinstance(host, str) and self._matches(host)
+
+    def _match(self, host: str) -> bool:
         try:
             address = ipaddress.ip_address(host)
         except ValueError:

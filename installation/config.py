@@ -226,6 +226,7 @@ class OscSettings:
     max_scheduled: int = setting(256, min=1, max=10000)
     receive_buffer_bytes: int = setting(4_194_304, min=65536)
     error_replies_per_second: int = setting(10, min=1, max=1000)
+    max_datagrams_per_second: int = setting(2000, min=10, max=1_000_000)  # per sending host
 
 
 @dataclass(frozen=True)

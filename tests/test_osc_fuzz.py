@@ -72,7 +72,8 @@ def fuzz_datagrams(rng: random.Random):
 
 @pytest.fixture
 def server():
-    settings = OscSettings(host="127.0.0.1", port=0, error_replies_per_second=50, feedback_interval_s=0.05)
+    settings = OscSettings(host="127.0.0.1", port=0, error_replies_per_second=50, feedback_interval_s=0.05,
+                           max_datagrams_per_second=1_000_000)
     bus = CommandBus(visitor_per_minute=100_000, max_queued=256)
     running = OscServer(settings, bus, StateBoard())
     running.start()

@@ -130,3 +130,17 @@ def test_error_replies_limited_per_second():
         assert server.counters["replies_skipped"] >= 1
     finally:
         server.stop()
+
+
+def test_datagram_flood_dropped_before_parsing():
+    bus = CommandBus()
+    server = start(bus, max_datagrams_per_second=10)
+    try:
+        with OscClient("127.0.0.1", server.port) as client:
+            for step in range(40):
+                client.send(f"{ROOT}/speed", step / 40)
+            assert wait_until(lambda: server.counters["datagrams"] == 40)
+        assert server.counters["flood_dropped"] >= 20
+        assert server.counters["messages"] == 40 - server.counters["flood_dropped"]
+    finally:
+        server.stop()

@@ -36,7 +36,7 @@ from installation.texts import TwowayError
 
 log = logging.getLogger(__name__)
 
-COUNTERS = ("datagrams", "messages", "commands", "oversized", "malformed", "too_many_messages",
+COUNTERS = ("datagrams", "flood_dropped", "messages", "commands", "oversized", "malformed", "too_many_messages",
             "unknown_address", "invalid", "refused", "bus_full", "button_releases", "late_bundles",
             "schedule_full", "scheduled", "replies", "replies_skipped", "send_errors", "internal_errors",
             "restarts")
@@ -71,6 +71,7 @@ class OscServer:
         self._scheduled: list[tuple[float, int, OscMessage, tuple]] = []  # (system time, order, message, sender)
         self._order = itertools.count()
         self._error_replies: dict[str, tuple[int, int]] = {}  # host -> (second, replies sent in it)
+        self._datagrams: dict[str, tuple[int, int]] = {}  # host -> (second, datagrams read in it)
         self._feedback_due = 0.0
         self._state_version = 0
         self._greet_fixed_clients = True
@@ -181,6 +182,12 @@ class OscServer:
         """Check one datagram, then handle its messages now or schedule them for their time."""
         self.counters["datagrams"] += 1
         host = sender[0]
+        if not _within_rate(self._datagrams, host, self.settings.max_datagrams_per_second):
+            # Dropped before parsing and without a reply, so a flood costs the kiosk little.
+            self.counters["flood_dropped"] += 1
+            self._limited.log(logging.WARNING, f"flood:{host}", "OSC flood from %s: more than %d datagrams "
+                              "a second, the rest are dropped", host, self.settings.max_datagrams_per_second)
+            return
         if len(data) > self.settings.max_datagram_bytes:
             self._reject("oversized", sender, f"datagram larger than {self.settings.max_datagram_bytes} bytes")
             return
@@ -346,16 +353,7 @@ class OscServer:
             self.counters["replies_skipped"] += 1
 
     def _error_reply_allowed(self, host: str) -> bool:
-        second = int(time.monotonic())
-        start, sent = self._error_replies.get(host, (second, 0))
-        if start != second:
-            sent = 0
-        if sent >= self.settings.error_replies_per_second:
-            return False
-        if len(self._error_replies) > 4096:
-            self._error_replies.clear()  # many senders at once: forget old seconds rather than grow
-        self._error_replies[host] = (second, sent + 1)
-        return True
+        return _within_rate(self._error_replies, host, self.settings.error_replies_per_second)
 
     def _send(self, target: Target, address: str, arguments: list[Any]) -> None:
         try:
@@ -365,6 +363,20 @@ class OscServer:
             self.counters["send_errors"] += 1
             self._limited.log(logging.WARNING, f"send:{target[0]}", "OSC reply %s to %s:%d failed: %s",
                               address, target[0], target[1], error)
+
+
+def _within_rate(counts: dict[str, tuple[int, int]], host: str, per_second: int) -> bool:
+    """Count one event for `host` in the current second; return False once it passes `per_second`."""
+    second = int(time.monotonic())
+    start, count = counts.get(host, (second, 0))
+    if start != second:
+        count = 0
+    if count >= per_second:
+        return False
+    if len(counts) > 4096:
+        counts.clear()  # many senders at once: forget old seconds rather than grow
+    counts[host] = (second, count + 1)
+    return True
 
 
 def _check_root(root: str) -> str:
