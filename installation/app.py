@@ -88,6 +88,7 @@ class App:
         self._refresh_at = 0.0
         self._demo_asked = False
         self._was_open = True
+        self._training_after_hours: list[tuple[int, str]] = []  # (node id, network) held until closing
         self._repeats = RateLimitedLog(log)
 
     # --- life cycle ----------------------------------------------------------------------
@@ -195,6 +196,10 @@ class App:
         # While closed, the screen may sleep if the settings allow it.
         pygame.display.set_allow_screensaver(not is_open and self.settings.schedule.allow_screensaver)
         self.board.update(blackout=not is_open)
+        if not is_open:
+            held, self._training_after_hours = self._training_after_hours, []
+            for node_id, network in held:
+                self._train(node_id, network)
         return is_open
 
     def _draw_closed(self) -> None:
@@ -396,6 +401,11 @@ class App:
             return
         if self.worker is None:
             self.say("display.no_worker")
+            return
+        if self.opening is not None and self._was_open and self.settings.schedule.train_when_closed:
+            self._training_after_hours.append((node_id, network))
+            log.info("training of node %d with %s held until closing time", node_id, network)
+            self.say("ops.training_held", node_id=node_id, network=network)
             return
         from installation.jobs import Job, Priority
 
