@@ -244,7 +244,7 @@ class DisplaySettings:
     morph_s: float = setting(6.0, min=0.5, max=600.0)
     morph_frames: int = setting(48, min=2, max=1000)
     morph_work_side: int = setting(512, min=64, max=2048)  # pixels; optical flow resolution
-    frame_cache_mb: int = setting(768, min=64, max=65536)
+    frame_cache_mb: int = setting(384, min=64, max=65536)
     transition_s: float = setting(0.8, min=0.05, max=10.0)
     caption_px: int = setting(40, min=12, max=200)  # height of the primary caption line
     captions: bool = setting(True)

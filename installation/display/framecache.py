@@ -12,14 +12,18 @@ import pygame
 log = logging.getLogger(__name__)
 
 
-def surface_from_bgrx(pixels: np.ndarray) -> pygame.Surface:
-    """Copy H x W x 4 BGRX pixels into a new surface in the display's 32-bit format.
+def surface_from_bgrx(pixels: np.ndarray, reuse: pygame.Surface | None = None) -> pygame.Surface:
+    """Copy H x W x 4 BGRX pixels into a surface in the display's 32-bit format.
 
     The display surface's byte order is blue, green, red, unused, so this is one
     memory copy with no per-pixel conversion, and the surface blits without one too.
+    `reuse`, a surface of the same size, is written over instead of allocating a new one.
     """
     height, width = pixels.shape[:2]
-    surface = pygame.Surface((width, height), 0, 32, (0xFF0000, 0xFF00, 0xFF, 0))
+    if reuse is not None and reuse.get_size() == (width, height):
+        surface = reuse
+    else:
+        surface = pygame.Surface((width, height), 0, 32, (0xFF0000, 0xFF00, 0xFF, 0))
     if surface.get_pitch() != width * 4:
         raise ValueError(f"unexpected surface pitch {surface.get_pitch()} for width {width}")
     surface.get_buffer().write(np.ascontiguousarray(pixels))
@@ -54,6 +58,23 @@ class FrameCache:
         if surface is not None:
             self._surfaces.move_to_end(key)
         return surface
+
+    def recycle(self, size: tuple[int, int]) -> pygame.Surface | None:
+        """Take back the least recently used surface of `size` when a new one would exceed the budget.
+
+        Reusing full-size surfaces keeps memory flat once the cache is full and
+        saves allocating and clearing megabytes per frame. Returns None while
+        there is room for a new surface or no surface of that size is cached.
+        """
+        if self.used_bytes + size[0] * size[1] * 4 <= self.budget_bytes:
+            return None
+        for key, surface in self._surfaces.items():
+            if surface.get_size() == tuple(size):
+                self.discard(key)
+                if self.on_evict is not None:
+                    self.on_evict(key)
+                return surface
+        return None
 
     def put(self, key: Hashable, surface: pygame.Surface) -> None:
         """Store a surface, then drop the oldest ones until the cache fits its budget."""

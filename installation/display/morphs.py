@@ -174,7 +174,9 @@ class MorphPlayer:
                 continue
             if copied >= limit:
                 continue
-            self.cache.put((pair, ready.index), surface_from_bgrx(ready.pixels))
+            height, width = ready.pixels.shape[:2]
+            surface = surface_from_bgrx(ready.pixels, reuse=self.cache.recycle((width, height)))
+            self.cache.put((pair, ready.index), surface)
             indices = self._indices.setdefault(pair, [])
             if ready.index not in indices:
                 bisect.insort(indices, ready.index)

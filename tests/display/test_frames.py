@@ -110,3 +110,14 @@ def test_walk_order_depth_first_skipping_hidden():
     assert genealogy.order == [1, 2, 4, 5]
     assert genealogy.next_of(5) == 1
     assert genealogy.previous_of(1) == 5
+
+
+def test_frame_cache_recycles_when_full():
+    pygame.display.init()
+    cache = FrameCache(budget_bytes=2 * 400)
+    first = pygame.Surface((10, 10), 0, 32)
+    cache.put("a", first)
+    cache.put("b", pygame.Surface((10, 10), 0, 32))
+    recycled = cache.recycle((10, 10))
+    assert recycled is first
+    assert "a" not in cache
