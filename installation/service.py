@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SYSTEM_UNIT_PATH = Path("/etc/systemd/system/twoway.service")
 USER_UNIT_PATH = Path("~/.config/systemd/user/twoway.service")
 # How often the STATUS= line shown by `systemctl status` is refreshed, in seconds.
-STATUS_NOTIFY_INTERVAL = 5.0
+STATUS_NOTIFY_INTERVAL = 1.0
 
 
 class Notifier:
@@ -93,7 +93,7 @@ class ServiceMonitor:
     """The display loop's link to systemd and the log, called once per frame.
 
     `on_frame(seconds)` sends READY=1 after the first frame, WATCHDOG=1 at a third of
-    the watchdog interval, STATUS= every few seconds, and logs one status line every
+    the watchdog interval, STATUS= every second, and logs one status line every
     `status_interval_s`. `extra_stats()` may return more fields for that line, such
     as `jobs_done` or `gpu_mb`.
     """

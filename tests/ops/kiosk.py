@@ -71,6 +71,18 @@ class Kiosk:
         raise AssertionError(f"no {prefix!r} from the kiosk (exit status {self.process.poll()}); "
                              f"log:\n{self.log()[-3000:]}")
 
+    def wait_for_text(self, text: str, timeout: float = START_TIMEOUT) -> str:
+        """Read messages until a STATUS= line contains `text`; fail with the log when none does."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            message = self.receive(max(0.05, deadline - time.monotonic()))
+            if message is not None and message.startswith("STATUS=") and text in message:
+                return message
+            if self.process.poll() is not None:
+                break
+        raise AssertionError(f"no status with {text!r} from the kiosk (exit status {self.process.poll()}); "
+                             f"log:\n{self.log()[-3000:]}")
+
     def silence(self, prefix: str, quiet: float, timeout: float = START_TIMEOUT) -> bool:
         """Return True once `quiet` seconds pass with no message starting with `prefix`."""
         deadline = time.monotonic() + timeout
