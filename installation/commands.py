@@ -205,9 +205,9 @@ class AllowList:
 class CommandBus:
     """A thread-safe, bounded queue of checked commands, drained by the display loop.
 
-    `trusted(source)` decides whether a source may send artist commands; local keys
-    are always trusted, and `trust(kind, check)` adds a check for one source kind
-    (the OSC server adds its allow list). Visitor commands are limited to
+    `trusted(source)` decides whether a source may send artist commands. Local keys
+    are always trusted, and `trust(kind, check)` adds a check for one source kind,
+    which is how the OSC server adds its allow list. Visitor commands are limited to
     `visitor_per_minute` per sending host. At most `max_queued` commands wait;
     more are rejected and counted in `dropped`, so a flood cannot grow the queue.
     """

@@ -163,7 +163,7 @@ COMMAND_ADDRESSES: dict[str, Address] = {address.name: address for address in (
 def button_state(address: Address, values: list[Any]) -> bool | None:
     """Return True (pressed) or False (released) for a tablet button's message to a trigger, else None.
 
-    Tablets send a lone float 1.0 or 0.0 (or T/F) for a button; a whole number is
+    Tablets send a lone float 1.0 or 0.0 (or T/F) for a button. A whole number is
     an ordinary argument, such as the count of generate.
     """
     if not address.trigger or len(values) != 1:
