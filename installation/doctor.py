@@ -29,7 +29,6 @@ from installation.texts import LANGUAGES, TEXTS_DIR, Texts, TwowayError, load_ca
 log = logging.getLogger(__name__)
 
 OK, WARNING, PROBLEM = "ok", "warning", "problem"
-FONTS_DIR = Path(__file__).resolve().parent.parent / "assets" / "fonts"
 # Seconds a child process may take to open the display or to load torch.
 PROBE_TIMEOUT = 60.0
 CAMERA_TIMEOUT = 10.0
@@ -146,10 +145,26 @@ class Doctor:
         return Finding("texts", OK, "doctor.texts_ok", {"count": len(catalogs["en"])})
 
     def check_fonts(self) -> Finding:
-        fonts = sorted(p for p in FONTS_DIR.glob("*") if p.suffix.lower() in (".ttf", ".otf"))
-        if not fonts:
-            return Finding("fonts", WARNING, "doctor.fonts_missing", {"path": FONTS_DIR}, "doctor.fix_reinstall")
-        return Finding("fonts", OK, "doctor.fonts_ok", {"count": len(fonts), "path": FONTS_DIR})
+        """Check that the screen font (pygame's bundled one) has every character of the texts."""
+        import os
+
+        os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+        import pygame
+
+        characters = sorted({c for language in LANGUAGES for text in load_catalog(language).values()
+                             for c in text if c.isprintable()})
+        try:
+            pygame.font.init()
+            font = pygame.font.Font(None, 24)
+            missing = [c for c in characters if _lacks_glyph(font, c)]
+        except (pygame.error, OSError) as error:
+            return Finding("fonts", PROBLEM, "doctor.fonts_failed", {"reason": error}, "doctor.fix_reinstall")
+        finally:
+            pygame.font.quit()
+        if missing:
+            return Finding("fonts", WARNING, "doctor.fonts_missing", {"chars": " ".join(missing)},
+                           "doctor.fix_reinstall")
+        return Finding("fonts", OK, "doctor.fonts_ok", {"count": len(characters)})
 
     def check_display(self) -> Finding:
         mode = self.settings.service.display
@@ -215,6 +230,17 @@ class Doctor:
             last = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
             return {"error": last}
         return json.loads(lines[-1])
+
+
+def _lacks_glyph(font, character: str) -> bool:
+    """Return whether `font` draws `character` as its placeholder box (the .notdef glyph)."""
+    import pygame
+
+    def drawn(text: str) -> bytes:
+        return pygame.image.tobytes(font.render(text, False, (255, 255, 255), (0, 0, 0)), "RGB")
+
+    # A private-use code point that no font has draws as the placeholder.
+    return drawn(character) == drawn("\U000F0000") and not character.isspace()
 
 
 DISPLAY_PROBE = """

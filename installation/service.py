@@ -249,6 +249,8 @@ DISPLAY_UNIT_LINES = {
         "wanted_by": "multi-user.target",
     },
     # Inside cage on tty1: cage starts the program, so notifications come from its child.
+    # NOTE: untested here (no cage on the test machines). On stop, SIGTERM reaches cage
+    # first, and the program may see the display close before its own clean stop.
     "cage": {
         "unit": ["After=systemd-user-sessions.service getty@tty1.service", "Conflicts=getty@tty1.service"],
         "service": ["Environment=SDL_VIDEODRIVER=wayland", "PAMName=login", "TTYPath=/dev/tty1",

@@ -115,3 +115,16 @@ def test_cli_exit_status_on_problem(tmp_path, capsys, monkeypatch):
     output = capsys.readouterr().out
     assert code == 1
     assert "-> Free space on that disk" in output
+
+
+def test_screen_font_has_text_characters(tmp_path):
+    assert doctor(tmp_path).check_fonts().state == OK
+
+
+def test_missing_glyph_detected():
+    import pygame
+
+    from installation.doctor import _lacks_glyph
+
+    pygame.font.init()
+    assert _lacks_glyph(pygame.font.Font(None, 24), "\u2603")
