@@ -1,0 +1,100 @@
+"""The worker's "generate" and "train" jobs; run only inside the worker process.
+
+Networks are kept between jobs, so a second child of the same parent reuses
+what the network prepared for the first (the patch network's search indexes).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+
+import numpy as np
+from PIL import Image
+
+from installation.jobs import JobCancelled, JobContext
+from installation.texts import TwowayError
+from models.base import Progress
+from models.registry import checkpoint_path, get_network, network_class
+
+log = logging.getLogger(__name__)
+
+_networks: dict[tuple[str, str], object] = {}
+
+
+def network_for(name: str, context: JobContext):
+    """Return the worker's instance of network `name`, made on first use."""
+    key = (name, context.device)
+    if key not in _networks:
+        _networks[key] = get_network(name, context.settings, context.device)
+    return _networks[key]
+
+
+def generate(params: dict, context: JobContext) -> dict:
+    """Make children of node `params["node_id"]` and store them; return {"node_ids": [...]}.
+
+    Optional params: "network" (default networks.network), "count" (default 1),
+    "seed" (default random) and "side" in pixels (default networks.output_side).
+    Nothing is stored unless every child was made.
+    """
+    node_id = int(params["node_id"])
+    name = params.get("network") or context.settings.networks.network
+    count = int(params.get("count", 1))
+    seed = params.get("seed")
+    seed = secrets.randbelow(2 ** 31) if seed is None else int(seed)
+
+    node = context.archive.node(node_id)
+    parent = np.asarray(context.archive.load_image(node))
+    network = network_for(name, context)
+    checkpoint = ""
+    if network.abilities.needs_training:
+        path = checkpoint_path(context.archive.folder, name, node_id)
+        if not path.exists():
+            raise TwowayError("networks.not_trained", network=name, node_id=node_id)
+        network.load(path)
+        checkpoint = str(path.relative_to(context.archive.folder))
+
+    progress = Progress(context.progress, context.cancelled)
+    children = network.generate(parent, count=count, seed=seed, side=params.get("side"),
+                                progress=progress)
+
+    node_ids = []
+    for child in children:
+        latent = child.latent.to_bytes() if child.latent is not None else None
+        stored = context.archive.add_machine_image(
+            Image.fromarray(child.image), parents=[node_id], network=name,
+            version=network.version, seed=child.seed, checkpoint=checkpoint,
+            latent=latent, extra=child.extra)
+        node_ids.append(stored.id)
+    log.info("job %s: stored children %s of node %d (network %s, seed %d)",
+             context.job_id, node_ids, node_id, name, seed)
+    return {"node_ids": node_ids}
+
+
+def train(params: dict, context: JobContext) -> dict:
+    """Train network `params["network"]` on node `params["node_id"]`, resuming its checkpoint."""
+    node_id = int(params["node_id"])
+    name = params.get("network") or context.settings.networks.network
+    if not network_class(name).abilities.needs_training:
+        raise TwowayError("networks.no_training", network=name)
+
+    node = context.archive.node(node_id)
+    image = np.asarray(context.archive.load_image(node))
+    path = checkpoint_path(context.archive.folder, name, node_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    network = network_for(name, context)
+    network.train([image], path, Progress(context.progress, context.cancelled))
+    return {"node_id": node_id, "checkpoint": str(path)}
+
+
+def sleep(params: dict, context: JobContext) -> dict:
+    """Wait `params["seconds"]` while reporting progress; checks the worker without a network."""
+    seconds = float(params.get("seconds", 1.0))
+    steps = max(1, int(seconds / 0.05))
+    for step in range(steps):
+        if context.cancelled():
+            raise JobCancelled()
+        time.sleep(seconds / steps)
+        context.progress((step + 1) / steps, "sleeping")
+    return {"slept": seconds}
