@@ -109,7 +109,7 @@ class Minutes:
             "rss_mb": self.process.memory_info().rss / 2**20,
             "child_rss_mb": child_rss / 2**20,
             "presses": self.presses,
-            "jobs_done": getattr(self.app.worker, "jobs_done", "-"),
+            "jobs_done": self.app.jobs_done,
             "exceptions": self.exceptions.count,
         }
         self.rows.append(row)

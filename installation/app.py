@@ -80,6 +80,7 @@ class App:
         self.last_work_s = 0.0
         self.stats = FrameStats()
         self.visitor_made: dict[int, float] = {}  # node id -> when it was made for a visitor
+        self.jobs_done = 0  # worker jobs finished since start, for the status line
         self._visitor_job: str | None = None
         self._visitor_waiting: cmd.Generate | None = None
         self._jobs: dict[str, str] = {}  # worker job id -> purpose
@@ -483,6 +484,7 @@ class App:
         self.board.update(queue=self.worker.queue_length)
 
     def _job_done(self, job_id: str, result: dict) -> None:
+        self.jobs_done += 1
         purpose = self._jobs.pop(job_id, "morph")
         self.morphs.finished(job_id)
         if purpose == "visitor":

@@ -61,9 +61,8 @@ class Operations:
         self.monitor.stopping()
 
     def extra_stats(self) -> dict:
-        worker = self.app.worker
         return {
-            "jobs_done": getattr(worker, "jobs_done", "-"),
+            "jobs_done": self.app.jobs_done,
             "disk_free_mb": self.guard.free_mb if self.guard.free_mb is not None else "-",
             "gpu_mb": self.gpu.used_mb if self.gpu.used_mb is not None else "-",
         }

@@ -5,12 +5,13 @@ import re
 import socket
 import time
 
+import psutil
 import pytest
 from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 from installation.archive import Archive
-from tests.ops.kiosk import Kiosk
+from tests.ops.kiosk import Kiosk, alive
 
 # The watchdog of these tests, in seconds: a gap this long would make systemd restart the kiosk.
 WATCHDOG_S = 5.0
@@ -114,3 +115,66 @@ def test_disk_full_pauses_with_message(kiosks, archive_dir):
         report = archive.verify()
         assert report.ok
         assert archive.count() == 1
+
+
+def worker_processes(kiosk: Kiosk) -> list:
+    """Return the kiosk's worker processes: children started by multiprocessing's spawn."""
+    found = []
+    for process in kiosk.tree()[1:]:
+        try:
+            if "spawn_main" in " ".join(process.cmdline()):
+                found.append(process)
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
+def wait_for_new_worker(kiosk: Kiosk, old: set[int], timeout: float = 120.0) -> list:
+    """Return the worker processes once one with an id not in `old` runs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        current = worker_processes(kiosk)
+        if any(process.pid not in old for process in current):
+            return current
+        kiosk.receive(0.2)
+    raise AssertionError(f"no new worker process; log:\n{kiosk.log()[-3000:]}")
+
+
+def wait_for_log(kiosk: Kiosk, text: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in kiosk.log():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{text!r} not in the kiosk log:\n{kiosk.log()[-3000:]}")
+        kiosk.receive(0.2)
+
+
+def test_killed_worker_and_killed_kiosk_recover(kiosks, archive_dir):
+    pytest.importorskip("installation.worker")
+    kiosk = kiosks(archive_dir)
+    kiosk.wait_for("READY=1")
+    kiosk.wait_for("STATUS=scene walk, node 1, ")
+    kiosk.wait_for_text("worker idle")
+    port = osc_port(kiosk)
+
+    # Kill the worker alone: the kiosk restarts it and keeps drawing.
+    first = worker_processes(kiosk)
+    for process in first:
+        process.kill()
+    second = wait_for_new_worker(kiosk, {p.pid for p in first})
+    kiosk.wait_for_text("worker idle")
+    assert kiosk.process.poll() is None
+    assert {p.pid for p in second}.isdisjoint(p.pid for p in first)
+
+    # SIGKILL the whole program during a generation, as a power cut would.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as button:
+        button.sendto(osc("/twoway/generate"), ("127.0.0.1", port))
+    wait_for_log(kiosk, "visitor child of node 1 requested")
+    kiosk.kill_group()
+    with Archive(archive_dir) as archive:
+        assert archive.verify().ok
+
+    # Started again, the walk resumes on the same archive.
+    again = kiosks(archive_dir)
+    again.wait_for("READY=1")
+    assert "scene walk, node" in again.wait_for("STATUS=scene walk, node")
+    assert alive(first + second) == []

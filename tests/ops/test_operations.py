@@ -23,6 +23,7 @@ class StandInApp:
         self.services = []
         self.on_frame = []
         self.worker = None
+        self.jobs_done = 0
         self.running = False
         self.calls = []
 
@@ -92,3 +93,9 @@ def test_gpu_probe_without_nvidia_smi():
     probe.start()
     probe.stop()
     assert probe.used_mb is None
+
+
+def test_status_line_counts_jobs(app):
+    operations = Operations(app, {})
+    app.jobs_done = 3
+    assert operations.extra_stats()["jobs_done"] == 3
