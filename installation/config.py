@@ -273,6 +273,39 @@ class VisitorSettings:
 
 
 @dataclass(frozen=True)
+class MultiscaleSettings:
+    """The multiscale network: a pyramid of small generators learned from one painting."""
+
+    size_cpu: int = setting(192, min=32, max=2048)  # long side trained on a CPU, pixels
+    size_gpu: int = setting(384, min=32, max=4096)  # long side trained on CUDA, pixels
+    coarsest_side: int = setting(24, min=8, max=256)  # short side of the coarsest scale, pixels
+    scale_factor: float = setting(0.7, min=0.3, max=0.95)  # size ratio of a scale to the next finer
+    channels: int = setting(32, min=4, max=256)  # feature maps per convolution
+    fine_channels: int = setting(16, min=4, max=256)  # the same at scales of long side >= fine_side
+    fine_side: int = setting(90, min=8, max=4096)  # pixels
+    layers: int = setting(5, min=2, max=12)  # 3x3 convolutions per generator and discriminator
+    iterations: int = setting(300, min=1, max=100_000)  # at the finest scale; more at coarser ones
+    trained_together: int = setting(3, min=1, max=16)  # newest scales trained in each stage
+    older_lr_factor: float = setting(0.1, min=0.0, max=1.0)  # learning rate factor per scale down
+    learning_rate: float = setting(5e-4, min=1e-6, max=1e-1)
+    lr_drop_at: float = setting(0.8, min=0.0, max=1.0)  # fraction of a stage after which lr is 1/10
+    discriminator_steps: int = setting(1, min=1, max=10)
+    generator_steps: int = setting(1, min=1, max=10)
+    gradient_penalty: float = setting(0.1, min=0.0, max=100.0)
+    reconstruction_weight: float = setting(10.0, min=0.0, max=1000.0)
+    noise_weight: float = setting(0.1, min=0.0, max=10.0)  # noise amplitude / reconstruction RMS error
+    precision: str = setting("auto", choices=("auto", "fp32", "bf16"))
+    seed: int = setting(0, min=0)
+    samples: int = setting(4, min=0, max=32)  # samples in each scale's grid
+    vary_from_scale: int = setting(0, min=0, max=32)  # children take new noise from this scale up
+    encode_steps: int = setting(200, min=0, max=10_000)
+    same_image_error: float = setting(0.02, min=0.0, max=1.0)  # mean abs error on 0..1
+    breathing_step: float = setting(0.02, min=0.0, max=1.0)
+    breathing_momentum: float = setting(0.9, min=0.0, max=0.999)
+    breathing_pull: float = setting(0.02, min=0.0, max=1.0)
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every section of `config.toml`; `source` is the file it came from."""
 
@@ -289,6 +322,7 @@ class Settings:
     osc: OscSettings = field(default_factory=OscSettings)
     display: DisplaySettings = field(default_factory=DisplaySettings)
     visitor: VisitorSettings = field(default_factory=VisitorSettings)
+    multiscale: MultiscaleSettings = field(default_factory=MultiscaleSettings)
     source: Path = DEFAULT_CONFIG
 
     def archive_dir(self) -> Path:

@@ -28,6 +28,7 @@ COMMAND_MODULES = [
     "installation.cli.ops_commands",
     "installation.cli.artist_commands",
     "installation.cli.osc_command",
+    "installation.cli.train_command",
 ]
 
 

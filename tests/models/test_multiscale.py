@@ -1,0 +1,217 @@
+"""The multiscale network on a tiny configuration: 3 scales up to 32 pixels, trained in seconds."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from installation.config import load_settings
+from installation.texts import TwowayError
+from models.base import Latent
+from models.multiscale import MultiscaleNetwork, scale_sizes
+from models.registry import checkpoint_path, get_network
+
+TINY = [
+    "multiscale.size_cpu=32", "multiscale.coarsest_side=12", "multiscale.scale_factor=0.65",
+    "multiscale.channels=8", "multiscale.fine_channels=8", "multiscale.layers=3",
+    "multiscale.iterations=40", "multiscale.learning_rate=0.003", "multiscale.reconstruction_weight=50",
+    "multiscale.samples=1", "multiscale.encode_steps=5",
+]
+
+# Tiny tensors run several times faster on one thread than on two busy ones.
+ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def tiny_settings():
+    return load_settings(overrides=TINY)
+
+
+@pytest.fixture(scope="module")
+def painting():
+    from tests.conftest import painting_paths
+
+    return np.asarray(Image.open(painting_paths()[0]).convert("RGB"))
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_settings, painting, tmp_path_factory):
+    checkpoint = tmp_path_factory.mktemp("multiscale") / "node-1.pt"
+    network = MultiscaleNetwork(tiny_settings, "cpu")
+    network.train([painting], checkpoint)
+    return network, checkpoint
+
+
+def test_scale_sizes_keep_aspect():
+    sizes = scale_sizes(300, 400, 192, 24, 0.7)
+    assert sizes[-1] == (144, 192)
+    assert min(sizes[0]) >= 24
+    assert all(abs(w / h - 4 / 3) < 0.1 for h, w in sizes)
+
+
+def test_registry_returns_multiscale(tiny_settings):
+    assert isinstance(get_network("multiscale", tiny_settings, "cpu"), MultiscaleNetwork)
+
+
+def test_training_lowers_reconstruction_error(trained):
+    _, checkpoint = trained
+    history = json.loads(checkpoint.with_suffix(".json").read_text())["history"]
+    assert history[0]["reconstruction"] < 0.5 * history[0]["reconstruction_first"]
+    assert history[-1]["reconstruction"] < history[-1]["reconstruction_first"]
+
+
+def test_training_writes_sample_grid_per_scale(trained):
+    network, checkpoint = trained
+    grids = sorted(checkpoint.with_suffix(".samples").glob("scale-*.png"))
+    assert len(grids) == len(network.sizes)
+
+
+def test_checkpoint_round_trip(trained, tiny_settings):
+    network, checkpoint = trained
+    loaded = MultiscaleNetwork(tiny_settings, "cpu")
+    loaded.load(checkpoint)
+    latent = network.reconstruction_latent()
+    assert np.array_equal(loaded.decode(latent), network.decode(latent))
+
+
+def test_same_latent_same_image(trained):
+    network, _ = trained
+    child = network.generate_from_latent(network.reconstruction_latent(), seed=7)
+    stored = Latent.from_bytes(child.latent.to_bytes())
+    assert np.array_equal(network.decode(stored), child.image)
+
+
+def test_same_seed_same_child(trained):
+    network, _ = trained
+    first = network.generate_from_latent(network.reconstruction_latent(), seed=3)
+    second = network.generate_from_latent(network.reconstruction_latent(), seed=3)
+    assert np.array_equal(first.image, second.image)
+
+
+def test_different_seeds_differ(trained):
+    network, _ = trained
+    first = network.generate_from_latent(network.reconstruction_latent(), seed=1)
+    second = network.generate_from_latent(network.reconstruction_latent(), seed=2)
+    assert not np.array_equal(first.image, second.image)
+
+
+def test_generate_from_painting_image(trained, painting):
+    network, _ = trained
+    children = network.generate(painting, count=2, seed=0, side=40)
+    assert [max(child.image.shape[:2]) for child in children] == [40, 40]
+
+
+def test_interpolation_endpoints(trained):
+    network, _ = trained
+    start = network.reconstruction_latent()
+    end = network.child_latent(start, seed=5)
+    assert np.array_equal(network.decode(network.interpolate(start, end, 0.0)), network.decode(start))
+    assert np.array_equal(network.decode(network.interpolate(start, end, 1.0)), network.decode(end))
+
+
+def test_morph_frames_start_and_end(trained):
+    network, _ = trained
+    start = network.reconstruction_latent()
+    end = network.child_latent(start, seed=5)
+    frames = list(network.morph(start, end, 5))
+    assert len(frames) == 5
+    assert np.array_equal(frames[0], network.decode(start))
+    assert np.array_equal(frames[-1], network.decode(end))
+
+
+def test_vary_from_scale_keeps_coarse_noise(trained):
+    network, _ = trained
+    parent = network.reconstruction_latent()
+    child = network.child_latent(parent, seed=9, vary_from=1)
+    assert np.array_equal(child.arrays["scale_00"], parent.arrays["scale_00"])
+    assert not np.array_equal(child.arrays["scale_01"], parent.arrays["scale_01"])
+
+
+def test_breathing_stays_near_center(trained):
+    network, _ = trained
+    center = network.reconstruction_latent()
+    walk = network.breathe(center, seed=0)
+    for _ in range(400):
+        latent = next(walk)
+    offset = max(np.abs(latent.arrays[name] - center.arrays[name]).max() for name in center.arrays)
+    assert 0.0 < offset < 2.0
+
+
+def test_latent_of_other_size_rejected(trained):
+    network, _ = trained
+    wrong = Latent({"scale_00": np.zeros((3, 5, 5), np.float32)}, frozenset({"scale_00"}))
+    with pytest.raises(TwowayError) as raised:
+        network.decode(wrong)
+    assert raised.value.key == "multiscale.latent_mismatch"
+
+
+def test_untrained_network_rejects_decode(tiny_settings, trained):
+    network, _ = trained
+    with pytest.raises(TwowayError) as raised:
+        MultiscaleNetwork(tiny_settings, "cpu").decode(network.reconstruction_latent())
+    assert raised.value.key == "multiscale.not_trained"
+
+
+def test_damaged_checkpoint_rejected(tiny_settings, tmp_path):
+    damaged = tmp_path / "node-1.pt"
+    damaged.write_bytes(b"not a checkpoint")
+    with pytest.raises(TwowayError) as raised:
+        MultiscaleNetwork(tiny_settings, "cpu").load(damaged)
+    assert raised.value.key == "multiscale.checkpoint_damaged"
+
+
+# --- the train command, in real subprocesses ------------------------------------------------
+
+def _train_command(folder, node_id, *flags, settings=()) -> list[str]:
+    overrides = [item for entry in TINY + [f"archive.path={folder}", "networks.device=cpu", *settings]
+                 for item in ("--set", entry)]
+    return [sys.executable, "-m", "installation", *overrides, "train", str(node_id), *flags]
+
+
+def test_train_resumes_after_kill(archive, paintings):
+    node = archive.import_photo(paintings[1])
+    checkpoint = checkpoint_path(archive.folder, "multiscale", node.id)
+    command = _train_command(archive.folder, node.id)
+
+    # Kill the run as soon as the first scale's checkpoint is on disk.
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ONE_THREAD)
+    deadline = time.monotonic() + 300
+    while not checkpoint.with_suffix(".json").exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    killed = json.loads(checkpoint.with_suffix(".json").read_text())
+    assert not killed["complete"]
+
+    resumed = subprocess.run(_train_command(archive.folder, node.id, "--resume"), capture_output=True,
+                             text=True, env=ONE_THREAD)
+    assert resumed.returncode == 0, resumed.stderr
+    finished = json.loads(checkpoint.with_suffix(".json").read_text())
+    assert finished["complete"]
+    assert finished["history"][0] == killed["history"][0]
+
+
+def test_train_refuses_to_overwrite_checkpoint(archive, paintings):
+    node = archive.import_photo(paintings[2])
+    checkpoint = checkpoint_path(archive.folder, "multiscale", node.id)
+    checkpoint.parent.mkdir(parents=True)
+    checkpoint.write_bytes(b"an earlier model")
+    result = subprocess.run(_train_command(archive.folder, node.id), capture_output=True, text=True,
+                            env=ONE_THREAD)
+    assert result.returncode == 1
+    assert checkpoint.read_bytes() == b"an earlier model"
