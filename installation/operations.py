@@ -6,7 +6,8 @@
 - the `DiskGuard` and a GPU memory probe in `app.services`, and `app.disk_guard`;
 - `app.opening` and `app.closed_screen` for the opening hours;
 - SIGTERM and SIGINT handlers that end the loop, after which `finish()` sends
-  STOPPING=1 and the app stops its worker and services.
+  STOPPING=1 and stops the worker within `service.stop_timeout_s`, and the app
+  stops its services.
 """
 
 from __future__ import annotations
@@ -57,8 +58,14 @@ class Operations:
         self.app.running = False
 
     def finish(self) -> None:
-        """Tell systemd the program is stopping; call before `app.stop()`."""
+        """Tell systemd the program is stopping and stop the worker; call before `app.stop()`."""
         self.monitor.stopping()
+        worker = self.app.worker
+        if worker is not None:
+            # The worker is the slowest part to stop (it may be importing torch or mid-job), so
+            # it gets the stop budget less one second for the rest of the app.
+            budget = max(0.5, self.app.settings.service.stop_timeout_s - 1.0)
+            worker.stop(timeout=min(budget, self.app.settings.worker.stop_timeout_s))
 
     def extra_stats(self) -> dict:
         return {

@@ -126,8 +126,13 @@ class Kiosk:
             self._socket = None
 
 
-def alive(processes: list[psutil.Process]) -> list[int]:
-    """Return the ids of the processes still running (zombies count as gone)."""
+def alive(processes: list[psutil.Process], grace: float = 3.0) -> list[int]:
+    """Return the ids of the processes still running after `grace` seconds (zombies count as gone).
+
+    multiprocessing's resource tracker exits only once it sees its parent's pipe
+    close, a moment after the parent; systemd's KillMode=mixed kills such leftovers.
+    """
+    psutil.wait_procs([p for p in processes if p.is_running()], timeout=grace)
     running = []
     for process in processes:
         try:

@@ -99,3 +99,10 @@ def test_status_line_counts_jobs(app):
     operations = Operations(app, {})
     app.jobs_done = 3
     assert operations.extra_stats()["jobs_done"] == 3
+
+
+def test_finish_stops_worker_within_budget(app):
+    stops = []
+    app.worker = types.SimpleNamespace(stop=lambda timeout: stops.append(timeout))
+    Operations(app, {}).finish()
+    assert stops == [4.0]
