@@ -16,8 +16,10 @@ frame. Training lives in `models.multiscale_training`.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +38,7 @@ log = logging.getLogger(__name__)
 
 NOISE_CHANNELS = 3
 CHECKPOINT_FORMAT = 1
+REMEMBERED_CHILDREN = 512  # latents of recent children kept so their own children skip encoding
 
 
 # --- sizes ---------------------------------------------------------------------------------
@@ -197,6 +200,10 @@ def random_maps(sizes: list[tuple[int, int]], seed: int) -> list[torch.Tensor]:
     return [torch.randn(1, NOISE_CHANNELS, *size, generator=generator) for size in sizes]
 
 
+def _digest(image: np.ndarray) -> str:
+    return hashlib.sha256(repr(image.shape).encode() + image.tobytes()).hexdigest()
+
+
 def ease_in_out(t: float) -> float:
     """Smoothstep easing: zero speed at both ends, so a morph starts and lands without a jolt."""
     t = min(max(t, 0.0), 1.0)
@@ -237,6 +244,14 @@ class Model:
     painting: np.ndarray  # the training image at the finest size, HxWx3 uint8
     checkpoint: Path
     complete: bool
+    modified: int | None = None  # st_mtime_ns of the checkpoint file when loaded
+
+
+def _modified(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None
 
 
 class MultiscaleNetwork(Network):
@@ -253,6 +268,7 @@ class MultiscaleNetwork(Network):
         self.options: MultiscaleSettings = settings.multiscale
         self.model: Model | None = None
         self.vary_from: int = self.options.vary_from_scale
+        self._remembered: OrderedDict[str, Latent] = OrderedDict()  # image digest -> latent
 
     # --- training and loading ------------------------------------------------------------
 
@@ -270,7 +286,13 @@ class MultiscaleNetwork(Network):
     def load(self, checkpoint: Path) -> None:
         from models.multiscale_training import load_model
 
+        # The worker keeps networks between jobs: skip the reload unless the file changed.
+        checkpoint = Path(checkpoint)
+        if (self.model is not None and self.model.checkpoint == checkpoint
+                and self.model.modified == _modified(checkpoint)):
+            return
         self.model = load_model(Path(checkpoint), self.device)
+        self._remembered.clear()
         log.info("loaded %s (%d scales, %s)", checkpoint, self.model.pyramid.depth,
                  "complete" if self.model.complete else "partly trained")
 
@@ -301,6 +323,9 @@ class MultiscaleNetwork(Network):
 
         model = self._require_model()
         image = check_image(image, self.settings.networks.max_input_pixels)
+        remembered = self._remembered.get(_digest(image))
+        if remembered is not None:
+            return remembered
         target = image_to_tensor(image, self.sizes[-1], self.device)
         painting = image_to_tensor(model.painting, self.sizes[-1], self.device)
         if (target - painting).abs().mean().item() / 2.0 < self.options.same_image_error:
@@ -351,10 +376,11 @@ class MultiscaleNetwork(Network):
         for scales in range(1, depth):
             progress.report(scales / depth, "scale", self.decode(latent, scales=scales))
         image = self.decode(latent, side=side)
+        self._remembered[_digest(image)] = latent
+        while len(self._remembered) > REMEMBERED_CHILDREN:
+            self._remembered.popitem(last=False)
         progress.report(1.0, "done")
-        model = self._require_model()
-        extra = {"vary_from_scale": min(vary_from, depth - 1), "checkpoint": str(model.checkpoint),
-                 "model_side": max(self.sizes[-1])}
+        extra = {"vary_from_scale": min(vary_from, depth - 1), "model_side": max(self.sizes[-1])}
         return Child(image=image, seed=seed, latent=latent, extra=extra)
 
     def morph(self, start: Latent, end: Latent, frames: int) -> Iterator[np.ndarray]:

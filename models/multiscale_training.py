@@ -304,7 +304,8 @@ def load_model(path: Path, device: str) -> Model:
     pyramid = pyramid_from_checkpoint(stored, device)
     pyramid.requires_grad_(False)
     reconstruction = [m.to(device) for m in stored["reconstruction"]]
-    return Model(pyramid, reconstruction, stored["painting"].numpy(), path, bool(stored["complete"]))
+    return Model(pyramid, reconstruction, stored["painting"].numpy(), path, bool(stored["complete"]),
+                 modified=path.stat().st_mtime_ns)
 
 
 def encode(pyramid: Pyramid, start: list[torch.Tensor], target: torch.Tensor, steps: int,

@@ -116,6 +116,14 @@ def test_generate_from_painting_image(trained, painting):
     assert [max(child.image.shape[:2]) for child in children] == [40, 40]
 
 
+def test_child_of_child_reuses_latent(trained):
+    network, _ = trained
+    child = network.generate_from_latent(network.reconstruction_latent(), seed=11, side=40)
+    latent = network.reconstruct(child.image)
+    assert latent.arrays.keys() == child.latent.arrays.keys()
+    assert all(np.array_equal(latent.arrays[name], child.latent.arrays[name]) for name in latent.arrays)
+
+
 def test_interpolation_endpoints(trained):
     network, _ = trained
     start = network.reconstruction_latent()
