@@ -223,3 +223,18 @@ def test_train_refuses_to_overwrite_checkpoint(archive, paintings):
                             env=ONE_THREAD)
     assert result.returncode == 1
     assert checkpoint.read_bytes() == b"an earlier model"
+
+
+def test_train_fresh_keeps_old_checkpoint(archive, paintings, capsys):
+    from installation.cli import main
+
+    node = archive.import_photo(paintings[3])
+    checkpoint = checkpoint_path(archive.folder, "multiscale", node.id)
+    checkpoint.parent.mkdir(parents=True)
+    checkpoint.write_bytes(b"an earlier model")
+    overrides = [item for entry in TINY + [f"archive.path={archive.folder}", "networks.device=cpu"]
+                 for item in ("--set", entry)]
+    assert main([*overrides, "train", str(node.id), "--fresh"]) == 0
+    renamed = list(checkpoint.parent.glob(f"node-{node.id}.replaced-*.pt"))
+    assert [path.read_bytes() for path in renamed] == [b"an earlier model"]
+    assert json.loads(checkpoint.with_suffix(".json").read_text())["complete"]
