@@ -178,3 +178,21 @@ def test_killed_worker_and_killed_kiosk_recover(kiosks, archive_dir):
     again.wait_for("READY=1")
     assert "scene walk, node" in again.wait_for("STATUS=scene walk, node")
     assert alive(first + second) == []
+
+
+def test_disk_full_during_write_stores_nothing(kiosks, archive_dir):
+    # The guard is off, so the archive itself refuses the child's files.
+    kiosk = kiosks(archive_dir, "disk.pause_below_mb=0", "archive.min_free_mb=100000000", "general.language=en")
+    kiosk.wait_for("READY=1")
+    kiosk.wait_for_text("worker idle")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as button:
+        button.sendto(osc("/twoway/generate"), ("127.0.0.1", osc_port(kiosk)))
+    status = kiosk.wait_for_text("disk is full")
+    kiosk.wait_for("WATCHDOG=1")
+
+    assert "visitor: The disk is full" in status
+    with Archive(archive_dir) as archive:
+        report = archive.verify()
+        assert report.ok
+        assert report.temporaries == []
+        assert archive.count() == 1
