@@ -238,3 +238,24 @@ def test_train_fresh_keeps_old_checkpoint(archive, paintings, capsys):
     renamed = list(checkpoint.parent.glob(f"node-{node.id}.replaced-*.pt"))
     assert [path.read_bytes() for path in renamed] == [b"an earlier model"]
     assert json.loads(checkpoint.with_suffix(".json").read_text())["complete"]
+
+
+def test_worker_jobs_make_latent_morph(archive, paintings):
+    from installation.jobs import JobContext
+    from installation.morph import _latent_renderer
+    from models import job_handlers
+
+    settings = load_settings(overrides=TINY + ["networks.network=multiscale", "networks.output_side=40"])
+    painting = archive.import_photo(paintings[4])
+    context = JobContext("test", archive, "cpu", settings, lambda *report: None, lambda: False)
+    job_handlers.train({"node_id": painting.id, "network": "multiscale"}, context)
+    made = job_handlers.generate({"node_id": painting.id, "seed": 4}, context)
+    child = archive.node(made["node_ids"][0])
+
+    image = np.asarray(archive.load_image(painting))
+    render = _latent_renderer(archive, painting, child, image, settings, "cpu")
+    network = MultiscaleNetwork(settings, "cpu")
+    network.load(checkpoint_path(archive.folder, "multiscale", painting.id))
+    stored = Latent.from_bytes((archive.folder / child.provenance["latent"]).read_bytes())
+    assert np.array_equal(render(0.0), network.decode(network.reconstruction_latent()))
+    assert np.array_equal(render(1.0), network.decode(stored))
