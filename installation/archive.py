@@ -75,6 +75,20 @@ class Node:
         }
 
 
+@dataclass(frozen=True)
+class NodeState:
+    """A snapshot of a painting in progress (live painting), numbered from 1 per node."""
+
+    id: int
+    node: int
+    number: int
+    created_at: str  # ISO 8601, UTC
+    image: str  # path of the rectified PNG, relative to the archive folder
+    raw: str  # path of the camera frame (JPEG), relative to the archive folder; "" if none
+    answer: int | None  # the machine child that answered this state, once there is one
+    provenance: dict = field(default_factory=dict)
+
+
 @dataclass
 class VerifyReport:
     """What `Archive.verify` found; `errors` make the archive unhealthy, `warnings` do not."""
@@ -121,6 +135,20 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (node, role)
     );
     CREATE INDEX files_by_path ON files(path);
+    """,
+    # Live painting: snapshots of a painting in progress, each answered by a machine child.
+    """
+    CREATE TABLE states (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        node INTEGER NOT NULL REFERENCES nodes(id),
+        number INTEGER NOT NULL CHECK (number >= 1),
+        created_at TEXT NOT NULL,
+        image TEXT NOT NULL,
+        raw TEXT NOT NULL DEFAULT '',
+        answer INTEGER REFERENCES nodes(id),
+        provenance TEXT NOT NULL DEFAULT '{}',
+        UNIQUE (node, number)
+    );
     """,
 ]
 
@@ -364,6 +392,52 @@ class Archive:
             db.execute("UPDATE nodes SET title = ? WHERE id = ?", (title, int(node_id)))
         return self.node(node_id)
 
+    # --- live painting states ------------------------------------------------------
+
+    def add_state(self, node_id: int, image: Image.Image, raw: bytes | None = None,
+                  provenance: dict | None = None) -> NodeState:
+        """Store a snapshot of a painting in progress as the next state of `node_id`.
+
+        Its files are listed under the node (roles "state-N" and "state-N-raw"), so
+        `verify` checks them like any other.
+        """
+        self.node(node_id)
+        image_path = self.store_image(image)
+        raw_path = self.store_bytes(raw, "raw", ".jpg") if raw else ""
+        created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        with self._transaction() as db:
+            number = 1 + db.execute("SELECT COALESCE(MAX(number), 0) FROM states WHERE node = ?",
+                                    (int(node_id),)).fetchone()[0]
+            cursor = db.execute(
+                "INSERT INTO states (node, number, created_at, image, raw, provenance) VALUES (?, ?, ?, ?, ?, ?)",
+                (int(node_id), number, created, image_path, raw_path,
+                 json.dumps(provenance or {}, ensure_ascii=False)))
+            db.execute("INSERT INTO files (node, role, path) VALUES (?, ?, ?)",
+                       (int(node_id), f"state-{number}", image_path))
+            if raw_path:
+                db.execute("INSERT INTO files (node, role, path) VALUES (?, ?, ?)",
+                           (int(node_id), f"state-{number}-raw", raw_path))
+        log.info("node %d: stored live painting state %d", node_id, number)
+        return self.state(cursor.lastrowid)
+
+    def state(self, state_id: int) -> NodeState:
+        row = self._db.execute("SELECT * FROM states WHERE id = ?", (int(state_id),)).fetchone()
+        if row is None:
+            raise TwowayError("capture.state_not_found", state_id=state_id)
+        return _state_from_row(row)
+
+    def states(self, node_id: int) -> list[NodeState]:
+        """Return a node's live painting states, oldest first."""
+        rows = self._db.execute("SELECT * FROM states WHERE node = ? ORDER BY number", (int(node_id),))
+        return [_state_from_row(row) for row in rows.fetchall()]
+
+    def set_state_answer(self, state_id: int, answer_id: int) -> NodeState:
+        """Record the machine child that answered a live painting state."""
+        self.node(answer_id)
+        with self._transaction() as db:
+            db.execute("UPDATE states SET answer = ? WHERE id = ?", (int(answer_id), int(state_id)))
+        return self.state(state_id)
+
     # --- health --------------------------------------------------------------------
 
     def verify(self, check_images: bool = True) -> VerifyReport:
@@ -420,6 +494,12 @@ class Archive:
             path.unlink(missing_ok=True)
             log.info("deleted unfinished temporary file %s", path)
         return moved
+
+
+def _state_from_row(row: sqlite3.Row) -> NodeState:
+    return NodeState(id=row["id"], node=row["node"], number=row["number"], created_at=row["created_at"],
+                     image=row["image"], raw=row["raw"], answer=row["answer"],
+                     provenance=json.loads(row["provenance"]))
 
 
 class _Transaction:

@@ -29,6 +29,7 @@ COMMAND_MODULES = [
     "installation.cli.artist_commands",
     "installation.cli.osc_command",
     "installation.cli.train_command",
+    "installation.cli.capture_commands",
 ]
 
 

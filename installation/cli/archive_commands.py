@@ -22,6 +22,9 @@ def register(subparsers, common) -> None:
                          help="number of the image this painting was painted from; repeatable")
     command.add_argument("--title", default="", help="title of the painting (default: the file name)")
     command.add_argument("--author", default=None, help="who painted it (default: general.artist)")
+    command.add_argument("--rectify", action="store_true",
+                         help="find the canvas in each photo and store it flat, cut to its corners, "
+                              "as 'twoway detect' finds them")
     command.set_defaults(handler=import_photos)
 
     command = subparsers.add_parser("tree", parents=[common],
@@ -67,8 +70,11 @@ def import_photos(args: argparse.Namespace, context) -> int:
     failed = 0
     for photo in args.photos:
         try:
-            node = context.archive.import_photo(photo, parents=args.parent, title=args.title,
-                                                author=author)
+            if args.rectify:
+                node = _import_rectified(photo, args, author, context)
+            else:
+                node = context.archive.import_photo(photo, parents=args.parent, title=args.title,
+                                                    author=author)
         except TwowayError as error:
             failed += 1
             log.warning("import of %s rejected: %s", photo, error)
@@ -80,6 +86,16 @@ def import_photos(args: argparse.Namespace, context) -> int:
     if len(args.photos) > 1:
         context.say("cli.import_summary", imported=len(args.photos) - failed, failed=failed)
     return 1 if failed else 0
+
+
+def _import_rectified(photo: str, args: argparse.Namespace, author: str, context):
+    from installation.capture.session import rectify_photo_file
+
+    settings = context.settings
+    rectified, capture = rectify_photo_file(photo, settings.capture, settings.archive.max_import_pixels,
+                                            settings.archive.max_stored_side)
+    return context.archive.add_painting(rectified, parents=args.parent, title=args.title or Path(photo).stem,
+                                        author=author, source_name=Path(photo).name, capture=capture)
 
 
 def print_tree(args: argparse.Namespace, context) -> int:

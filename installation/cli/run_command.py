@@ -91,9 +91,8 @@ def add_services(app) -> None:
             app.services.append(OscServer(settings.osc, app.bus, app.board))
     if settings.capture.source != "none":
         try:
-            from installation.capture import CameraFeed
+            from installation.capture.kiosk import attach_camera
         except ImportError as error:
             log.warning("camera feed not available: %s", error)
         else:
-            app.camera = CameraFeed(settings.capture, app.board)
-            app.services.append(app.camera)
+            attach_camera(app)

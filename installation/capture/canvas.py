@@ -1,0 +1,545 @@
+"""Finding a painting's four corners in a camera frame.
+
+The search runs on a downscaled frame: colour edges (Canny on the strongest of
+the Lab channel gradients) feed a Hough transform, and every quadrilateral made
+of two roughly horizontal and two roughly vertical lines is scored by how much
+of its sides lies on edges that run along them. A picture frame shows as a
+uniform band between two nested quadrilaterals, and the inner one is taken.
+Each side is then refined at full resolution: the strongest edge across the
+side is found at many points and a line is fitted through them with RANSAC, so
+a hand over part of an edge, glare or a rounded corner pulls no corner away.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+MAX_SEGMENTS = 150  # longest edge segments merged into lines
+MAX_LINES = 40  # longest lines scored
+MAX_LINES_PER_ORIENTATION = 12  # best lines of each orientation combined into quadrilaterals
+SIDE_MARGIN = 0.08  # part of each side left out of scoring at both ends (rounded corners)
+REFINE_POINTS = 48  # points sampled across each side at full resolution
+INLIER_PIXELS = 2.0  # distance to the fitted side that counts as on it, full-resolution pixels
+TEXTURE_OFFSET = 6.0  # distance from a side at which texture is compared, downscaled pixels
+TEXTURE_FLOOR = 20.0  # gradient magnitude below which both sides count as equally plain
+
+
+@dataclass(frozen=True)
+class Detection:
+    """The canvas found in a frame: corners clockwise from top-left, or None with a reason."""
+
+    corners: np.ndarray | None  # 4x2 float32, frame pixels
+    confidence: float  # 0 to 1: the smallest fraction of a side confirmed by edges
+    reason: str = ""  # English, why nothing was found
+
+    @property
+    def found(self) -> bool:
+        return self.corners is not None
+
+
+@dataclass
+class _Lines:
+    """Hough lines n . p = rho, with n = (cos theta, sin theta), in downscaled pixels."""
+
+    rho: np.ndarray  # (L,)
+    theta: np.ndarray  # (L,)
+
+    @property
+    def normal(self) -> np.ndarray:
+        return np.stack([np.cos(self.theta), np.sin(self.theta)], axis=1)
+
+    @property
+    def direction(self) -> np.ndarray:
+        return np.stack([-np.sin(self.theta), np.cos(self.theta)], axis=1)
+
+
+def detect_canvas(image: np.ndarray, detect_side: int = 480, min_area: float = 0.005) -> Detection:
+    """Find the canvas in an RGB frame (HxWx3 uint8); `min_area` is a fraction of the frame.
+
+    The frame is searched at `detect_side` pixels on its long side; a small canvas
+    is searched again in a box around it at up to full resolution.
+    """
+    height, width = image.shape[:2]
+    scale = min(1.0, detect_side / max(height, width))
+    small = cv2.resize(image, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
+    region = _propose_region(small)
+
+    found = None
+    if region is not None:
+        region = tuple(int(round(v / scale)) for v in region)
+        found = _search(image, small, scale, region, detect_side, min_area)
+    if found is None:
+        found = _search(image, small, scale, (0, 0, width, height), detect_side, min_area)
+    if found is None:
+        return Detection(None, 0.0, "no four straight edges form a canvas")
+
+    candidate, search_scale = found
+    corners, inliers = _refine(image, candidate, search_scale)
+    if corners is None:
+        return Detection(None, 0.0, "the canvas edges could not be followed at full resolution")
+    return Detection(corners.astype(np.float32), float(min(inliers)))
+
+
+def _search(image: np.ndarray, small: np.ndarray, small_scale: float, region: tuple[int, int, int, int],
+            detect_side: int, min_area: float) -> tuple[np.ndarray, float] | None:
+    """Search one box of the frame; return the quadrilateral in frame pixels and the scale searched.
+
+    A box much smaller than the frame is cut from the full-resolution frame, so a
+    small canvas is searched at a finer scale; a large one is cut from `small`.
+    """
+    x0, y0, x1, y1 = region
+    scale = min(1.0, detect_side / max(x1 - x0, y1 - y0))
+    if scale < 1.3 * small_scale:
+        scale = small_scale
+        box = small[round(y0 * scale):round(y1 * scale), round(x0 * scale):round(x1 * scale)]
+    else:
+        box = cv2.resize(image[y0:y1, x0:x1], (max(1, round((x1 - x0) * scale)),
+                                               max(1, round((y1 - y0) * scale))),
+                         interpolation=cv2.INTER_AREA)
+    gradient_x, gradient_y = _colour_gradient(box)
+    lines = _hough_lines(gradient_x, gradient_y)
+    if lines is None:
+        return None
+    frame_area = image.shape[0] * image.shape[1]
+    area_in_region = min(0.9, min_area * frame_area / ((x1 - x0) * (y1 - y0)))
+    quad = _best_quadrilateral(lines, gradient_x, gradient_y, image[y0:y1, x0:x1], scale, area_in_region)
+    if quad is None:
+        return None
+    return quad / scale + [x0, y0], scale
+
+
+def _propose_region(small: np.ndarray) -> tuple[int, int, int, int] | None:
+    """Return the box (x0, y0, x1, y1) around the largest detailed area near the middle, or None.
+
+    A painting has more detail than the wall around it. Searching a box around it
+    at a higher resolution finds small canvases and skips windows and doors.
+    Works at half the size of `small`; the box is in `small`'s pixels.
+    """
+    height, width = small.shape[:2]
+    tiny = cv2.resize(small, (width // 2, height // 2), interpolation=cv2.INTER_AREA)
+    gradient_x, gradient_y = _colour_gradient(tiny)
+    texture = cv2.blur(np.hypot(gradient_x, gradient_y), (7, 7))
+    threshold = max(20.0, 3.0 * float(np.median(texture)))
+    mask = cv2.morphologyEx((texture > threshold).astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
+    count, labels, stats, centroids = cv2.connectedComponentsWithStats(mask)
+    if count < 2:
+        return None
+
+    # A large, compact, solid area near the middle wins; the lines of a floor, a
+    # window frame or a door are thin or hollow.
+    areas = stats[1:, cv2.CC_STAT_AREA].astype(np.float32)
+    box_width = stats[1:, cv2.CC_STAT_WIDTH].astype(np.float32)
+    box_height = stats[1:, cv2.CC_STAT_HEIGHT].astype(np.float32)
+    compact = np.minimum(box_width, box_height) / np.maximum(box_width, box_height)
+    solid = areas / (box_width * box_height)
+    middle = np.array([tiny.shape[1] / 2, tiny.shape[0] / 2])
+    distance = np.linalg.norm(centroids[1:] - middle, axis=1) / np.linalg.norm(middle)
+    best = int(np.argmax(areas * compact * solid ** 2 * (1 - 0.5 * distance))) + 1
+    if stats[best, cv2.CC_STAT_AREA] < 0.004 * tiny.shape[0] * tiny.shape[1]:
+        return None
+    x, y, w, h = (stats[best, i] * 2.0 for i in (0, 1, 2, 3))
+    margin = 0.25 * max(w, h) + 0.02 * max(width, height)
+    return (int(max(0, x - margin)), int(max(0, y - margin)),
+            int(min(width, x + w + margin)), int(min(height, y + h + margin)))
+
+
+def _colour_gradient(small: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    # Per pixel, the gradient of whichever RGB channel changes most, so a canvas
+    # that differs from the wall only in hue still has edges.
+    blurred = cv2.GaussianBlur(small, (0, 0), 1.0)
+    gradient_x = cv2.Sobel(blurred, cv2.CV_16S, 1, 0, ksize=3)
+    gradient_y = cv2.Sobel(blurred, cv2.CV_16S, 0, 1, ksize=3)
+    strength = cv2.add(cv2.convertScaleAbs(gradient_x, alpha=0.5), cv2.convertScaleAbs(gradient_y, alpha=0.5))
+    best_x, best_y, best = gradient_x[..., 0], gradient_y[..., 0], strength[..., 0]
+    for channel in (1, 2):
+        stronger = strength[..., channel] > best
+        best_x = np.where(stronger, gradient_x[..., channel], best_x)
+        best_y = np.where(stronger, gradient_y[..., channel], best_y)
+        best = np.maximum(best, strength[..., channel])
+    return best_x.astype(np.float32), best_y.astype(np.float32)
+
+
+def _hough_lines(gradient_x: np.ndarray, gradient_y: np.ndarray) -> _Lines | None:
+    """Return straight lines through long edge segments, the longest first.
+
+    Segments (probabilistic Hough) rather than whole-line votes, so the dense
+    texture of a painting does not outvote a faint but straight canvas side.
+    """
+    edges = cv2.Canny(gradient_x.astype(np.int16), gradient_y.astype(np.int16), 30, 80, L2gradient=True)
+    side = max(edges.shape)
+    segments = cv2.HoughLinesP(edges, 1, np.pi / 180, 12, minLineLength=int(0.035 * side), maxLineGap=4)
+    if segments is None or len(segments) < 4:
+        return None
+    segments = segments.reshape(-1, 4).astype(np.float32)
+    x1, y1, x2, y2 = segments.T
+    longest = np.argsort(-np.hypot(x2 - x1, y2 - y1))[:MAX_SEGMENTS]
+    x1, y1, x2, y2 = segments[longest].T
+    theta = np.arctan2(x1 - x2, y2 - y1)  # normal angle of each segment
+    rho = x1 * np.cos(theta) + y1 * np.sin(theta)
+    length = np.hypot(x2 - x1, y2 - y1)
+
+    # Merge segments of one line; a line's weight is the length of its segments.
+    flip = rho < 0
+    rho, theta = np.where(flip, -rho, rho), np.where(flip, theta - np.pi, theta)
+    theta = np.where(theta < -np.pi / 2, theta + 2 * np.pi, theta)
+    order = np.argsort(-length)
+    kept, weight = [], []
+    for index in order:
+        gap = np.abs(theta[kept] - theta[index]) % (2 * np.pi)
+        gap = np.minimum(gap, 2 * np.pi - gap)
+        same = (np.abs(rho[kept] - rho[index]) < 3) & (gap < np.radians(2.5))
+        if np.any(same):
+            weight[int(np.flatnonzero(same)[0])] += length[index]
+        else:
+            kept.append(index)
+            weight.append(length[index])
+    ranking = np.argsort(-np.array(weight))[:MAX_LINES]
+    kept = np.array(kept)[ranking]
+    return _Lines(rho[kept].astype(np.float32), theta[kept].astype(np.float32))
+
+
+def _angle_gap(a: float, b: float) -> float:
+    gap = abs(a - b) % np.pi
+    return min(gap, np.pi - gap)
+
+
+def _split(lines: _Lines, strength: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the indices of the strongest roughly horizontal and roughly vertical lines."""
+    direction = lines.direction
+    horizontal = np.abs(direction[:, 0]) >= np.abs(direction[:, 1])
+    order = np.argsort(-strength)
+    return (order[horizontal[order]][:MAX_LINES_PER_ORIENTATION],
+            order[~horizontal[order]][:MAX_LINES_PER_ORIENTATION])
+
+
+@dataclass
+class _Profiles:
+    """Cumulative counts along each line, indexed by position k: point rho n + (start + k) d."""
+
+    start: np.ndarray  # (L,) where each line enters the image, in pixels along d
+
+    edge: np.ndarray  # (L, K+1) points on an edge that runs along the line
+    texture_plus: np.ndarray  # (L, K+1) texture a few pixels off the line, on the +n side
+    texture_minus: np.ndarray  # (L, K+1) the same on the -n side
+    strength: np.ndarray  # (L,) edge length with detail on one side only, for ranking lines
+
+    def take(self, index: np.ndarray) -> "_Profiles":
+        return _Profiles(self.start[index], self.edge[index], self.texture_plus[index],
+                         self.texture_minus[index], self.strength[index])
+
+
+def _profiles(lines: _Lines, gradient_x: np.ndarray, gradient_y: np.ndarray, texture: np.ndarray,
+              reach: int) -> _Profiles:
+    height, width = gradient_x.shape
+    magnitude = np.hypot(gradient_x, gradient_y)
+    threshold = max(16.0, float(np.percentile(magnitude[::3, ::3], 90)) * 0.3)
+    normal, direction = lines.normal, lines.direction
+    start = _entry(lines, width, height)
+    steps = np.arange(0, reach, dtype=np.float32)[None, :] + start[:, None]  # (L, K)
+
+    def sample(offset: float):
+        points = ((lines.rho + offset)[:, None, None] * normal[:, None, :]
+                  + steps[:, :, None] * direction[:, None, :])
+        x = np.round(points[..., 0]).astype(np.int32)
+        y = np.round(points[..., 1]).astype(np.int32)
+        inside = (x >= 0) & (x < width) & (y >= 0) & (y < height)
+        return np.clip(x, 0, width - 1), np.clip(y, 0, height - 1), inside
+
+    on_edge = np.zeros(steps.shape, bool)
+    for offset in (-0.5, 0.5):
+        x, y, inside = sample(offset)
+        across = np.abs(gradient_x[y, x] * normal[:, None, 0] + gradient_y[y, x] * normal[:, None, 1])
+        aligned = across > 0.85 * magnitude[y, x]
+        on_edge |= inside & aligned & (across > threshold)
+
+    textures = []
+    for offset in (TEXTURE_OFFSET, -TEXTURE_OFFSET):
+        x, y, inside = sample(offset)
+        textures.append(np.where(inside, texture[y, x], 0.0))
+
+    def cumulative(values: np.ndarray) -> np.ndarray:
+        return np.concatenate([np.zeros((len(values), 1)), np.cumsum(values, axis=1)], axis=1)
+
+    one_sided = np.abs(textures[0] - textures[1]) / (textures[0] + textures[1] + TEXTURE_FLOOR)
+    strength = (on_edge * one_sided).sum(1)
+    return _Profiles(start, cumulative(on_edge), cumulative(textures[0]), cumulative(textures[1]), strength)
+
+
+def _entry(lines: _Lines, width: int, height: int) -> np.ndarray:
+    """Return, per line, the position along its direction where it enters the image."""
+    foot = lines.rho[:, None] * lines.normal  # (L, 2)
+    direction = lines.direction
+    lower = np.full(len(lines.rho), -np.inf)
+    for axis, size in ((0, width), (1, height)):
+        step = np.where(np.abs(direction[:, axis]) < 1e-6, 1e-6, direction[:, axis])
+        ends = np.stack([(0 - foot[:, axis]) / step, (size - foot[:, axis]) / step], axis=1)
+        lower = np.maximum(lower, ends.min(1))
+    return np.floor(np.maximum(lower, -2.0 * (width + height))).astype(np.float32)
+
+
+def _intersections(first: _Lines, second: _Lines) -> np.ndarray:
+    """Return (A, B, 2) intersection points of every line of `first` with every line of `second`."""
+    n1, n2 = first.normal, second.normal
+    determinant = n1[:, None, 0] * n2[None, :, 1] - n1[:, None, 1] * n2[None, :, 0]
+    determinant = np.where(np.abs(determinant) < 1e-6, 1e-6, determinant)
+    x = (first.rho[:, None] * n2[None, :, 1] - second.rho[None, :] * n1[:, None, 1]) / determinant
+    y = (n1[:, None, 0] * second.rho[None, :] - n2[None, :, 0] * first.rho[:, None]) / determinant
+    return np.stack([x, y], axis=2)
+
+
+def _best_quadrilateral(lines: _Lines, gradient_x: np.ndarray, gradient_y: np.ndarray,
+                        crop: np.ndarray, scale: float, min_area: float) -> np.ndarray | None:
+    """Return the best-scoring canvas quadrilateral (4x2, downscaled pixels), or None.
+
+    `crop` is the searched part of the frame at full resolution, `scale` its downscaling.
+    """
+    height, width = gradient_x.shape
+    reach = int(np.hypot(width, height)) + 2
+    texture = cv2.blur(np.hypot(gradient_x, gradient_y), (5, 5))
+    profiles = _profiles(lines, gradient_x, gradient_y, texture, reach)
+    horizontal, vertical = _split(lines, profiles.strength)
+    if len(horizontal) < 2 or len(vertical) < 2:
+        return None
+    quads, supports, contrasts = _candidates(
+        _Lines(lines.rho[horizontal], lines.theta[horizontal]), profiles.take(horizontal),
+        _Lines(lines.rho[vertical], lines.theta[vertical]), profiles.take(vertical), reach)
+
+    valid = _plausible(quads, width, height, min_area)
+    quads, supports, contrasts = quads[valid], supports[valid], contrasts[valid]
+    if len(quads) == 0:
+        return None
+
+    # Sides on edges, detail inside and plain wall outside; near the middle and large is likelier.
+    area = _areas(quads) / (width * height)
+    centre = np.linalg.norm(quads.mean(1) - [width / 2, height / 2], axis=1) / np.hypot(width, height)
+    scores = (0.5 * supports.mean(1) + 0.5 * supports.min(1) + 0.6 * contrasts.mean(1)
+              + 0.15 * np.sqrt(area) - 0.3 * centre)
+    best = int(np.argmax(scores))
+    if supports[best].min() < 0.3:
+        return None
+    return _inside_frame(quads, supports, best, crop, scale)
+
+
+def _candidates(horizontal: _Lines, profile_h: _Profiles, vertical: _Lines, profile_v: _Profiles,
+                reach: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return every quadrilateral of two horizontal and two vertical lines (M, 4, 2).
+
+    With each: the fraction of each side on an edge (M, 4), and each side's texture
+    contrast (M, 4), from 1 (detail inside, plain outside) to -1 (the reverse).
+    """
+    corners = _intersections(horizontal, vertical)  # (H, V, 2)
+    along_h = np.einsum("hvk,hk->hv", corners, horizontal.direction) - profile_h.start[:, None]
+    along_v = np.einsum("hvk,vk->hv", corners, vertical.direction) - profile_v.start[None, :]
+
+    # Order each pair: top before bottom by their height mid-frame, left before right.
+    middle_y = corners[:, :, 1].mean(1)
+    middle_x = corners[:, :, 0].mean(0)
+    pairs_h = [(a, b) if middle_y[a] < middle_y[b] else (b, a)
+               for a in range(len(middle_y)) for b in range(a + 1, len(middle_y))]
+    pairs_v = [(a, b) if middle_x[a] < middle_x[b] else (b, a)
+               for a in range(len(middle_x)) for b in range(a + 1, len(middle_x))]
+    top, bottom = np.array(pairs_h).T
+    left, right = np.array(pairs_v).T
+    top, bottom = np.repeat(top, len(left)), np.repeat(bottom, len(left))
+    left, right = np.tile(left, len(pairs_h)), np.tile(right, len(pairs_h))
+
+    quads = np.stack([corners[top, left], corners[top, right], corners[bottom, right],
+                      corners[bottom, left]], axis=1)
+    centre = quads.mean(1)
+    sides = [(profile_h, horizontal, top, along_h[top, left], along_h[top, right]),
+             (profile_v, vertical, right, along_v[top, right], along_v[bottom, right]),
+             (profile_h, horizontal, bottom, along_h[bottom, left], along_h[bottom, right]),
+             (profile_v, vertical, left, along_v[top, left], along_v[bottom, left])]
+    supports, contrasts = [], []
+    for side, (profile, lines, line, start, end) in enumerate(sides):
+        supports.append(_side_support(profile.edge, line, start, end))
+        plus = _side_support(profile.texture_plus, line, start, end)
+        minus = _side_support(profile.texture_minus, line, start, end)
+        middle = (quads[:, side] + quads[:, (side + 1) % 4]) / 2
+        outward_plus = np.einsum("mk,mk->m", middle - centre, lines.normal[line]) > 0
+        outside, inside = np.where(outward_plus, plus, minus), np.where(outward_plus, minus, plus)
+        contrasts.append((inside - outside) / (inside + outside + TEXTURE_FLOOR))
+    return quads, np.stack(supports, axis=1), np.stack(contrasts, axis=1)
+
+
+def _side_support(profile: np.ndarray, line: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Return the fraction of each side's middle part that lies on an edge along the side."""
+    low, high = np.minimum(start, end), np.maximum(start, end)
+    margin = (high - low) * SIDE_MARGIN
+    last = profile.shape[1] - 1
+    low = np.clip(np.round(low + margin), 0, last).astype(np.int64)
+    high = np.clip(np.round(high - margin), 0, last).astype(np.int64)
+    length = np.maximum(high - low, 1)
+    return (profile[line, high] - profile[line, low]) / length
+
+
+def _areas(quads: np.ndarray) -> np.ndarray:
+    x, y = quads[..., 0], quads[..., 1]
+    return 0.5 * np.abs(np.sum(x * np.roll(y, -1, 1) - np.roll(x, -1, 1) * y, axis=1))
+
+
+def _plausible(quads: np.ndarray, width: int, height: int, min_area: float) -> np.ndarray:
+    """Return a mask of quadrilaterals that are convex, big enough and inside the frame."""
+    edges = np.roll(quads, -1, 1) - quads
+    cross = edges[..., 0] * np.roll(edges, -1, 1)[..., 1] - edges[..., 1] * np.roll(edges, -1, 1)[..., 0]
+    convex = np.all(cross > 0, axis=1)
+    margin = 0.02 * max(width, height)
+    inside = np.all((quads[..., 0] > -margin) & (quads[..., 0] < width + margin)
+                    & (quads[..., 1] > -margin) & (quads[..., 1] < height + margin), axis=(1))
+    lengths = np.linalg.norm(edges, axis=2)
+    shaped = (lengths.min(1) > 0.2 * lengths.max(1)) & (lengths.min(1) > 0.03 * max(width, height))
+    big = _areas(quads) > min_area * width * height
+    return convex & inside & shaped & big
+
+
+def _inside_frame(quads: np.ndarray, supports: np.ndarray, best: int, crop: np.ndarray,
+                  scale: float) -> np.ndarray:
+    """Step from a picture frame's outline in to the canvas, while the band between is plain."""
+    areas = _areas(quads)
+    for _ in range(3):
+        outer = quads[best]
+        ratio = areas / areas[best]
+        nested = (ratio > 0.5) & (ratio < 0.97) & (supports.min(1) > 0.5) & _all_inside(quads, outer)
+        inner = None
+        for index in np.flatnonzero(nested)[np.argsort(-supports[nested].mean(1))][:5]:
+            if _plain_band(crop, scale, outer, quads[index]):
+                inner = index
+                break
+        if inner is None:
+            break
+        best = int(inner)
+    return quads[best]
+
+
+def _all_inside(quads: np.ndarray, outer: np.ndarray) -> np.ndarray:
+    """Return a mask of quadrilaterals whose corners all lie inside the convex `outer` one."""
+    edges = np.roll(outer, -1, 0) - outer  # (4, 2), clockwise on screen
+    relative = quads[:, :, None, :] - outer[None, None, :, :]  # (M, 4 corners, 4 edges, 2)
+    cross = edges[None, None, :, 0] * relative[..., 1] - edges[None, None, :, 1] * relative[..., 0]
+    return np.all(cross > 0, axis=(1, 2))
+
+
+def _plain_band(crop: np.ndarray, scale: float, outer: np.ndarray, inner: np.ndarray) -> bool:
+    """Whether the band between two nested quadrilaterals looks like a picture frame.
+
+    A frame's mouldings run along its sides, so its colour barely changes along
+    the band, while a painting's does. Colours are sampled along lines parallel
+    to the sides, at full resolution, across the band and just inside it.
+    """
+    band = np.median([_variation_along(crop, (inner + f * (outer - inner)) / scale)
+                      for f in (0.3, 0.5, 0.7)])
+    painting = np.median([_variation_along(crop, (inner + f * (outer - inner)) / scale)
+                          for f in (-0.3, -0.6)])
+    return band < 0.4 * painting
+
+
+def _variation_along(crop: np.ndarray, quad: np.ndarray, points: int = 48) -> float:
+    """Return the median colour change between neighbouring points along each side of `quad`."""
+    changes = []
+    steps = np.linspace(0.1, 0.9, points)[:, None]
+    for side in range(4):
+        line = quad[side] + (quad[(side + 1) % 4] - quad[side]) * steps
+        line = line.astype(np.float32).reshape(1, -1, 2)
+        colours = cv2.remap(crop, line[..., 0], line[..., 1], cv2.INTER_LINEAR,
+                            borderMode=cv2.BORDER_REFLECT)[0].astype(np.float32)
+        changes.append(np.abs(np.diff(colours, axis=0)).sum(1))
+    return float(np.median(np.concatenate(changes)))
+
+
+def _refine(image: np.ndarray, corners: np.ndarray, scale: float) -> tuple[np.ndarray | None, list[float]]:
+    """Fit each side to the strongest edge near it at full resolution; return corners and inlier fractions."""
+    reach = int(np.ceil(1.5 / scale)) + 3  # pixels searched on both sides of the coarse side
+    fitted, inliers = [], []
+    for side in range(4):
+        start, end = corners[side], corners[(side + 1) % 4]
+        line, fraction = _fit_side(image, start, end, reach)
+        if line is None:
+            return None, []
+        fitted.append(line)
+        inliers.append(fraction)
+
+    refined = []
+    for side in range(4):
+        point = _intersect(fitted[(side - 1) % 4], fitted[side])
+        if point is None:
+            return None, []
+        refined.append(point)
+    refined = np.array(refined, np.float32)
+    if np.max(np.linalg.norm(refined - corners, axis=1)) > 4 * reach:
+        refined = corners.astype(np.float32)  # refinement diverged; keep the coarse corners
+    return refined, inliers
+
+
+def _fit_side(image: np.ndarray, start: np.ndarray, end: np.ndarray, reach: int):
+    """Return a line (point, unit direction) through the edge along one side, and its inlier fraction."""
+    direction = (end - start) / max(np.linalg.norm(end - start), 1e-6)
+    normal = np.array([-direction[1], direction[0]])
+    along = np.linspace(SIDE_MARGIN, 1 - SIDE_MARGIN, REFINE_POINTS)[:, None]
+    centres = start + (end - start) * along  # (P, 2)
+    offsets = np.arange(-reach, reach + 1, dtype=np.float32)
+    samples = centres[:, None, :] + offsets[None, :, None] * normal  # (P, O, 2)
+    map_x = samples[..., 0].astype(np.float32)
+    map_y = samples[..., 1].astype(np.float32)
+    profiles = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    profiles = cv2.cvtColor(profiles, cv2.COLOR_RGB2LAB).astype(np.float32)  # (P, O, 3)
+    profiles[..., 1:] *= 1.5
+
+    # Edge strength across the side: the colour change between neighbours, peaked near the coarse line.
+    change = np.linalg.norm(profiles[:, 2:] - profiles[:, :-2], axis=2)  # (P, O-2)
+    change = cv2.GaussianBlur(change, (1, 3), 0) if change.shape[1] >= 3 else change
+    weight = np.exp(-0.5 * (offsets[1:-1] / (reach * 0.7)) ** 2)
+    peak = np.argmax(change * weight, axis=1)
+    strong = change[np.arange(len(peak)), peak] > 12
+    position = offsets[1:-1][peak] + _subpixel(change, peak)
+    points = centres + position[:, None] * normal
+    points = points[strong]
+    if len(points) < 6:
+        return None, 0.0
+    return _ransac_line(points, REFINE_POINTS)
+
+
+def _subpixel(values: np.ndarray, peak: np.ndarray) -> np.ndarray:
+    rows = np.arange(len(peak))
+    left = values[rows, np.clip(peak - 1, 0, values.shape[1] - 1)]
+    middle = values[rows, peak]
+    right = values[rows, np.clip(peak + 1, 0, values.shape[1] - 1)]
+    denominator = left - 2 * middle + right
+    shift = np.where(np.abs(denominator) > 1e-6, 0.5 * (left - right) / np.where(denominator == 0, 1, denominator), 0)
+    return np.clip(shift, -0.5, 0.5)
+
+
+def _ransac_line(points: np.ndarray, total: int):
+    """Fit a line to points with outliers; return ((point, direction), inliers / total).
+
+    Every pair among a dozen evenly spread points is tried as a line (RANSAC
+    without randomness, so a frame gives the same corners every time).
+    """
+    picks = np.unique(np.linspace(0, len(points) - 1, 12).round().astype(int))
+    first, second = np.triu_indices(len(picks), 1)
+    first, second = picks[first], picks[second]
+    direction = points[second] - points[first]  # (R, 2)
+    length = np.maximum(np.hypot(direction[:, 0], direction[:, 1]), 1e-6)
+    normal_x, normal_y = -direction[:, 1] / length, direction[:, 0] / length
+    distance = np.abs((points[None, :, 0] - points[first, None, 0]) * normal_x[:, None]
+                      + (points[None, :, 1] - points[first, None, 1]) * normal_y[:, None])
+    inlying = distance < INLIER_PIXELS  # (R, P)
+    mask = inlying[int(np.argmax(inlying.sum(1)))]
+    if mask.sum() < 4:
+        return None, 0.0
+    vx, vy, x0, y0 = cv2.fitLine(points[mask].astype(np.float32), cv2.DIST_L2, 0, 0.01, 0.01).ravel()
+    return (np.array([x0, y0]), np.array([vx, vy])), float(mask.sum()) / total
+
+
+def _intersect(first, second) -> np.ndarray | None:
+    (p, r), (q, s) = first, second
+    cross = r[0] * s[1] - r[1] * s[0]
+    if abs(cross) < 1e-6:
+        return None
+    t = ((q[0] - p[0]) * s[1] - (q[1] - p[1]) * s[0]) / cross
+    return p + t * r
