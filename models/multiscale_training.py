@@ -27,7 +27,7 @@ from PIL import Image
 from installation.archive import write_atomic
 from installation.config import MultiscaleSettings
 from installation.texts import TwowayError
-from models.base import Progress
+from models.base import Cancelled, Progress
 from models.multiscale import (
     CHECKPOINT_FORMAT, NOISE_CHANNELS, Discriminator, Model, Pyramid, image_to_tensor,
     model_side, random_maps, scale_channels, scale_iterations, scale_sizes, tensor_to_image)
@@ -59,6 +59,14 @@ def _cpu_has_bf16() -> bool:
     except OSError:
         return False
     return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+class StageInterrupted(Exception):
+    """A cancelled stage, carrying what is needed to continue it (`state`)."""
+
+    def __init__(self, state: dict):
+        super().__init__(f"scale {state['scale']} stopped at iteration {state['iteration']}")
+        self.state = state
 
 
 def gradient_penalty(discriminator: Discriminator, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
@@ -94,9 +102,9 @@ class Trainer:
             reconstruction = [torch.randn(1, NOISE_CHANNELS, *sizes[0],
                                           generator=torch.Generator("cpu").manual_seed(options.seed))]
             reconstruction += [torch.zeros(1, NOISE_CHANNELS, *size) for size in sizes[1:]]
-            discriminator_state, history, elapsed = None, [], 0.0
+            discriminator_state, history, elapsed, partial = None, [], 0.0, None
         else:
-            pyramid, reconstruction, discriminator_state, history, elapsed = state
+            pyramid, reconstruction, discriminator_state, history, elapsed, partial = state
         reconstruction = [m.to(self.device) for m in reconstruction]
         self.iterations = scale_iterations(options, sizes)
         log.info("training multiscale at %s on %s: %d scales %s, iterations %s, channels %s, precision %s",
@@ -108,13 +116,28 @@ class Trainer:
         for n in range(pyramid.depth, len(sizes)):
             started = time.monotonic()
             torch.manual_seed(options.seed + n)
-            pyramid.add_scale(self._amplitude(pyramid, reconstruction, n))
+            resumed, partial = (partial if partial is not None and partial["scale"] == n else None), None
+            pyramid.add_scale(resumed["amplitude"] if resumed else self._amplitude(pyramid, reconstruction, n))
             discriminator = Discriminator(pyramid.channels[n], options.layers).to(self.device)
-            if discriminator_state is not None and pyramid.channels[n - 1] == pyramid.channels[n]:
+            if resumed:
+                for generator, weights in zip(pyramid.generators, resumed["generators"]):
+                    generator.load_state_dict(weights)
+                discriminator.load_state_dict(resumed["discriminator"])
+            elif discriminator_state is not None and pyramid.channels[n - 1] == pyramid.channels[n]:
                 discriminator.load_state_dict(discriminator_state)
 
             part = progress.part(sum(areas[:n]) / sum(areas), sum(areas[:n + 1]) / sum(areas))
-            losses = self._train_stage(pyramid, discriminator, reconstruction, n, part)
+            try:
+                losses = self._train_stage(pyramid, discriminator, reconstruction, n, part, resumed)
+            except StageInterrupted as interrupted:
+                # A cancelled (often pre-empted) stage is saved where it stopped, so the
+                # worker's next try continues it instead of starting the scale again.
+                elapsed += time.monotonic() - started
+                self._save(pyramid, reconstruction, discriminator_state, history, elapsed, painting,
+                           complete=False, depth=n, partial=interrupted.state)
+                log.info("scale %d/%d cancelled at iteration %d; saved to %s", n + 1, len(sizes),
+                         interrupted.state["iteration"], self.checkpoint)
+                raise Cancelled() from None
             discriminator_state = discriminator.state_dict()
             elapsed += time.monotonic() - started
             history.append({"scale": n, "seconds": round(time.monotonic() - started, 1), **losses})
@@ -151,10 +174,14 @@ class Trainer:
         generator_optimizer = torch.optim.Adam(groups, lr=options.learning_rate, betas=ADAM_BETAS)
         discriminator_optimizer = torch.optim.Adam(discriminator.parameters(), lr=options.learning_rate,
                                                    betas=ADAM_BETAS)
-        milestone = [max(1, int(iterations * options.lr_drop_at))]
-        schedulers = [torch.optim.lr_scheduler.MultiStepLR(o, milestone, gamma=0.1)
-                      for o in (generator_optimizer, discriminator_optimizer)]
-        return generator_optimizer, discriminator_optimizer, schedulers
+        return generator_optimizer, discriminator_optimizer
+
+    def _set_learning_rates(self, optimizers, bases: list[list[float]], iteration: int, n: int) -> None:
+        """Drop every learning rate to a tenth after `lr_drop_at` of the stage's iterations."""
+        factor = 0.1 if iteration >= int(self.iterations[n] * self.options.lr_drop_at) else 1.0
+        for optimizer, rates in zip(optimizers, bases):
+            for group, rate in zip(optimizer.param_groups, rates):
+                group["lr"] = rate * factor
 
     def _autocast(self):
         if self.dtype is None:
@@ -164,61 +191,87 @@ class Trainer:
     def _noise(self, pyramid: Pyramid, n: int) -> list[torch.Tensor]:
         return [torch.randn(1, NOISE_CHANNELS, *size, device=self.device) for size in pyramid.sizes[:n + 1]]
 
-    def _train_stage(self, pyramid: Pyramid, discriminator: Discriminator,
-                     reconstruction: list[torch.Tensor], n: int, progress: Progress) -> dict:
-        """Train scales first..n against scale n's discriminator; return the mean losses of the last tenth."""
+    def _train_stage(self, pyramid: Pyramid, discriminator: Discriminator, reconstruction: list[torch.Tensor],
+                     n: int, progress: Progress, resumed: dict | None = None) -> dict:
+        """Train scales first..n against scale n's discriminator; return the mean losses of the last tenth.
+
+        Raises `StageInterrupted` with the stage's state when `progress` is cancelled.
+        """
         options = self.options
         first = max(0, n - options.trained_together + 1)
-        generator_optimizer, discriminator_optimizer, schedulers = self._optimizers(
-            pyramid, discriminator, first, n)
-        real = self.reals[n]
+        optimizers = self._optimizers(pyramid, discriminator, first, n)
+        generator_optimizer, discriminator_optimizer = optimizers
+        bases = [[group["lr"] for group in optimizer.param_groups] for optimizer in optimizers]
+        start, records = 0, []
+        if resumed:
+            generator_optimizer.load_state_dict(resumed["generator_optimizer"])
+            discriminator_optimizer.load_state_dict(resumed["discriminator_optimizer"])
+            start, records = resumed["iteration"], [tuple(record) for record in resumed["records"]]
         with torch.no_grad():
             frozen_reconstruction = pyramid.run(reconstruction, stop=first) if first else None
 
-        records = []
         iterations = self.iterations[n]
+        done = start
         pyramid.train()
-        for iteration in range(iterations):
-            progress.check()
-
-            # Discriminator: real patches up, generated patches down, gradients near norm 1.
-            for _ in range(options.discriminator_steps):
-                with torch.no_grad():
-                    fake = pyramid.run(self._noise(pyramid, n), stop=n + 1)
-                with self._autocast():
-                    critic = discriminator(fake).float().mean() - discriminator(real).float().mean()
-                    penalty = gradient_penalty(discriminator, real, fake)
-                discriminator_optimizer.zero_grad(set_to_none=True)
-                (critic + options.gradient_penalty * penalty).backward()
-                discriminator_optimizer.step()
-
-            # Generators: fool the discriminator, and map the fixed latent onto the painting.
-            for _ in range(options.generator_steps):
-                noise = self._noise(pyramid, n)
-                with torch.no_grad():
-                    frozen = pyramid.run(noise, stop=first) if first else None
-                with self._autocast():
-                    fake = pyramid.run(noise, start=first, stop=n + 1, image=frozen)
-                    adversarial = -discriminator(fake).float().mean()
-                    rebuilt = pyramid.run(reconstruction, start=first, stop=n + 1, image=frozen_reconstruction)
-                error = F.mse_loss(rebuilt.float(), real)
-                generator_optimizer.zero_grad(set_to_none=True)
-                (adversarial + options.reconstruction_weight * error).backward()
-                generator_optimizer.step()
-
-            for scheduler in schedulers:
-                scheduler.step()
-            records.append((critic.item(), penalty.item(), adversarial.item(), error.item()))
-            if iteration % 10 == 0 or iteration == iterations - 1:
-                progress.report((iteration + 1) / iterations,
-                                f"scale {n + 1}/{len(pyramid.sizes)} iteration {iteration + 1}/{iterations} "
-                                f"D {critic.item():+.3f} G {adversarial.item():+.3f} rec {error.item():.4f}")
+        try:
+            for iteration in range(start, iterations):
+                progress.check()
+                self._set_learning_rates(optimizers, bases, iteration, n)
+                records.append(self._iteration(pyramid, discriminator, optimizers, reconstruction,
+                                               frozen_reconstruction, first, n))
+                done = iteration + 1
+                if iteration % 10 == 0 or iteration == iterations - 1:
+                    critic, _, adversarial, error = records[-1]
+                    progress.report(done / iterations,
+                                    f"scale {n + 1}/{len(pyramid.sizes)} iteration {done}/{iterations} "
+                                    f"D {critic:+.3f} G {adversarial:+.3f} rec {error:.4f}")
+        except Cancelled:
+            raise StageInterrupted({
+                "scale": n, "iteration": done, "amplitude": pyramid.amplitudes[n],
+                "generators": [g.state_dict() for g in pyramid.generators],
+                "discriminator": discriminator.state_dict(),
+                "generator_optimizer": generator_optimizer.state_dict(),
+                "discriminator_optimizer": discriminator_optimizer.state_dict(),
+                "records": [list(record) for record in records]}) from None
 
         pyramid.eval()
         tail = np.array(records[-max(1, len(records) // 10):])
         return {"critic": float(tail[:, 0].mean()), "penalty": float(tail[:, 1].mean()),
                 "adversarial": float(tail[:, 2].mean()), "reconstruction": float(tail[:, 3].mean()),
                 "reconstruction_first": records[0][3]}
+
+    def _iteration(self, pyramid, discriminator, optimizers, reconstruction, frozen_reconstruction,
+                   first: int, n: int) -> tuple[float, float, float, float]:
+        """Run one training iteration; return (critic, penalty, adversarial, reconstruction) losses."""
+        options = self.options
+        generator_optimizer, discriminator_optimizer = optimizers
+        real = self.reals[n]
+        # Discriminator: real patches up, generated patches down, gradients near norm 1.
+        for _ in range(options.discriminator_steps):
+            with torch.no_grad():
+                fake = pyramid.run(self._noise(pyramid, n), stop=n + 1)
+            with self._autocast():
+                critic = discriminator(fake).float().mean() - discriminator(real).float().mean()
+                penalty = gradient_penalty(discriminator, real, fake)
+            discriminator_optimizer.zero_grad(set_to_none=True)
+            (critic + options.gradient_penalty * penalty).backward()
+            discriminator_optimizer.step()
+
+        # Generators: fool the discriminator, and map the fixed latent onto the painting.
+        for _ in range(options.generator_steps):
+            noise = self._noise(pyramid, n)
+            with torch.no_grad():
+                frozen = pyramid.run(noise, stop=first) if first else None
+            with self._autocast():
+                fake = pyramid.run(noise, start=first, stop=n + 1, image=frozen)
+                adversarial = -discriminator(fake).float().mean()
+                rebuilt = pyramid.run(reconstruction, start=first, stop=n + 1, image=frozen_reconstruction)
+            error = F.mse_loss(rebuilt.float(), real)
+            generator_optimizer.zero_grad(set_to_none=True)
+            (adversarial + options.reconstruction_weight * error).backward()
+            generator_optimizer.step()
+
+        return critic.item(), penalty.item(), adversarial.item(), error.item()
 
     # --- checkpoints and samples -----------------------------------------------------------
 
@@ -237,9 +290,12 @@ class Trainer:
         pyramid = pyramid_from_checkpoint(stored, self.device)
         log.info("resuming %s after scale %d of %d", self.checkpoint, pyramid.depth, len(sizes))
         return (pyramid, list(stored["reconstruction"]), stored["discriminator"],
-                list(stored["history"]), float(stored["elapsed_s"]))
+                list(stored["history"]), float(stored["elapsed_s"]), stored.get("partial"))
 
-    def _save(self, pyramid, reconstruction, discriminator_state, history, elapsed, painting, complete) -> None:
+    def _save(self, pyramid, reconstruction, discriminator_state, history, elapsed, painting, complete,
+              depth: int | None = None, partial: dict | None = None) -> None:
+        """Write the first `depth` scales (default all) and, for a stopped stage, its `partial` state."""
+        depth = pyramid.depth if depth is None else depth
         state = {
             "format": CHECKPOINT_FORMAT,
             "settings": dataclasses.asdict(self.options),
@@ -248,20 +304,22 @@ class Trainer:
             "sizes": [list(size) for size in pyramid.sizes],
             "channels": list(pyramid.channels),
             "layers": pyramid.layers,
-            "generators": [g.state_dict() for g in pyramid.generators],
-            "amplitudes": list(pyramid.amplitudes),
+            "generators": [g.state_dict() for g in pyramid.generators[:depth]],
+            "amplitudes": list(pyramid.amplitudes[:depth]),
             "discriminator": discriminator_state,
             "reconstruction": [m.cpu() for m in reconstruction],
             "painting": torch.from_numpy(painting.copy()),
             "history": history,
             "elapsed_s": elapsed,
             "complete": complete,
+            "partial": partial,
         }
         buffer = io.BytesIO()
         torch.save(state, buffer)
         write_atomic(self.checkpoint, buffer.getvalue())
         summary = {key: state[key] for key in ("format", "settings", "side", "device", "sizes", "channels",
                                                 "amplitudes", "history", "elapsed_s", "complete")}
+        summary["partial"] = {"scale": partial["scale"], "iteration": partial["iteration"]} if partial else None
         write_atomic(self.checkpoint.with_suffix(".json"), json.dumps(summary, indent=2).encode())
 
     def _save_samples(self, pyramid: Pyramid, reconstruction: list[torch.Tensor], n: int) -> np.ndarray:

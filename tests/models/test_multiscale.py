@@ -14,7 +14,7 @@ from PIL import Image
 
 from installation.config import load_settings
 from installation.texts import TwowayError
-from models.base import Latent
+from models.base import Cancelled, Latent, Progress
 from models.multiscale import MultiscaleNetwork, scale_sizes
 from models.registry import checkpoint_path, get_network
 
@@ -79,6 +79,21 @@ def test_training_writes_sample_grid_per_scale(trained):
     network, checkpoint = trained
     grids = sorted(checkpoint.with_suffix(".samples").glob("scale-*.png"))
     assert len(grids) == len(network.sizes)
+
+
+def test_cancelled_stage_resumes_where_stopped(tiny_settings, painting, tmp_path):
+    checkpoint = tmp_path / "node-1.pt"
+    stages = []
+    progress = Progress(lambda fraction, stage, preview: stages.append(stage), cancelled=lambda: len(stages) >= 3)
+    with pytest.raises(Cancelled):
+        MultiscaleNetwork(tiny_settings, "cpu").train([painting], checkpoint, progress)
+    stopped = json.loads(checkpoint.with_suffix(".json").read_text())["partial"]
+    assert stopped == {"scale": 0, "iteration": 21}
+
+    resumed = []
+    MultiscaleNetwork(tiny_settings, "cpu").train(
+        [painting], checkpoint, Progress(lambda fraction, stage, preview: resumed.append(stage)))
+    assert resumed[0].startswith("scale 1/2 iteration 31/")
 
 
 def test_checkpoint_round_trip(trained, tiny_settings):
