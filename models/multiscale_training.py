@@ -1,9 +1,9 @@
 """Training of the multiscale network, coarse to fine, with a checkpoint after every scale.
 
 Each stage adds the generator of the next finer scale and trains it together
-with the `trained_together - 1` scales below it, whose learning rates are
-lowered by `older_lr_factor` per step down, so a few larger stages do the work
-of many small ones. The losses are WGAN-GP against a patch discriminator at
+with the `trained_together - 1` scales below it. Their learning rates are
+lowered by `older_lr_factor` per step down. Training a few scales together lets
+a few larger stages do the work of many small ones. The losses are WGAN-GP against a patch discriminator at
 the newest scale plus a reconstruction loss that makes the fixed
 reconstruction latent reproduce the painting.
 """
