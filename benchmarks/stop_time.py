@@ -1,9 +1,10 @@
 """Time from SIGTERM to exit of the real kiosk, as systemd stops it (target: under 5 seconds).
 
-Starts `twoway run` headless on a small archive of test paintings, waits for
-READY=1 (and, with --busy, for a visitor generation to start), sends SIGTERM
-to the main process only, as `KillMode=mixed` does, and measures until the
-process exits. It also reports any process of the kiosk still running after it.
+Starts `twoway run` headless on a small archive of test paintings and waits for
+READY=1 and an idle worker (with --busy, also for a visitor generation to start).
+Then it sends SIGTERM to the main process only, as `KillMode=mixed` does, and
+measures until the process exits. It also reports any process of the kiosk still
+running after it.
 
     .venv/bin/python benchmarks/stop_time.py --runs 5
 """
@@ -47,6 +48,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5, help="kiosk starts and stops to time (default 5)")
     parser.add_argument("--busy", action="store_true", help="stop while a visitor generation runs")
+    parser.add_argument("--starting", action="store_true",
+                        help="stop right after READY=1, while the worker may still be starting")
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="twoway-stop-"))
@@ -58,6 +61,8 @@ def main() -> int:
         kiosk = Kiosk(folder, folder / "archive").start()
         try:
             kiosk.wait_for("READY=1")
+            if not args.starting:
+                kiosk.wait_for_text("worker idle")
             if args.busy:
                 start_generation(kiosk)
             processes = kiosk.tree()

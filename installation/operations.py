@@ -65,7 +65,11 @@ class Operations:
             # The worker is the slowest part to stop (it may be importing torch or mid-job), so
             # it gets the stop budget less one second for the rest of the app.
             budget = max(0.5, self.app.settings.service.stop_timeout_s - 1.0)
-            worker.stop(timeout=min(budget, self.app.settings.worker.stop_timeout_s))
+            timeout = min(budget, self.app.settings.worker.stop_timeout_s)
+            if worker.state in ("starting", "restarting"):
+                # A worker still importing torch runs no job and cannot read "stop" yet.
+                timeout = min(timeout, 1.0)
+            worker.stop(timeout=timeout)
 
     def extra_stats(self) -> dict:
         return {

@@ -103,6 +103,13 @@ def test_status_line_counts_jobs(app):
 
 def test_finish_stops_worker_within_budget(app):
     stops = []
-    app.worker = types.SimpleNamespace(stop=lambda timeout: stops.append(timeout))
+    app.worker = types.SimpleNamespace(state="idle", stop=lambda timeout: stops.append(timeout))
     Operations(app, {}).finish()
     assert stops == [4.0]
+
+
+def test_finish_kills_starting_worker_sooner(app):
+    stops = []
+    app.worker = types.SimpleNamespace(state="starting", stop=lambda timeout: stops.append(timeout))
+    Operations(app, {}).finish()
+    assert stops == [1.0]
