@@ -185,7 +185,7 @@ class NetworksSettings:
     patch_iterations: int = setting(3, min=1, max=20)
     patch_coarsest_iterations: int = setting(8, min=1, max=50)
     patch_noise: float = setting(0.5, min=0.0, max=5.0)
-    patch_warp: float = setting(0.2, min=0.0, max=1.0)
+    patch_warp: float = setting(0.15, min=0.0, max=1.0)
     patch_coverage: float = setting(0.05, min=0.0, max=100.0)
     patch_candidates: int = setting(8, min=1, max=64)
     patch_stride: int = setting(2, min=1, max=7)

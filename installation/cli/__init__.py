@@ -22,6 +22,7 @@ from installation.texts import Texts, TwowayError
 log = logging.getLogger(__name__)
 
 COMMAND_MODULES = [
+    "installation.cli.network_commands",
     "installation.cli.archive_commands",
     "installation.cli.run_command",
     "installation.cli.screenshot_command",
