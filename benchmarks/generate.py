@@ -1,9 +1,9 @@
 """Time the patch network and measure the quality of its children.
 
 For each painting it makes `--children` children at `--side` pixels and prints
-the seconds per child (the first child includes building the parent's
-pyramid and search indexes, which later children reuse), the peak memory of
-this process, and with `--metrics` the quality measures of models/metrics.py:
+the seconds per child. The first child includes building the parent's pyramid
+and search indexes, which later children reuse. It also prints the peak memory
+of this process and, with `--metrics`, the quality measures of models/metrics.py:
 
 - patch SWD from each child to its parent, and from each other painting to
   that parent; target: the worst child at least twice as near as the nearest

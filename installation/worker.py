@@ -6,7 +6,7 @@ over a pipe. The worker (`worker_main`, started with `spawn`) runs the job's
 handler from `JOB_HANDLERS` and sends back progress, the result and a
 heartbeat every `worker.heartbeat_s`.
 
-`poll()` is called once per frame and never blocks. It forwards the worker's
+`poll()` is called once per frame and does not wait for the worker. It forwards the worker's
 events, notices a worker that died (any signal, a crash, an exit) or stopped
 sending heartbeats, fails its job with the reason, and restarts it after a
 back-off delay that doubles with each failure in a row.
@@ -49,10 +49,9 @@ _environment_lock = threading.Lock()
 def worker_environment(settings: Settings) -> dict[str, str]:
     """Return the environment variables a new worker process is started with.
 
-    glibc's allocator thresholds are bounded: with its adaptive defaults, torch on
-    the CPU page-faulted large tensors on every call and ran up to twice as
-    slow, while unbounded thresholds kept freed memory and let a long job grow
-    by several GB.
+    glibc's allocator thresholds are bounded. With glibc's adaptive defaults, torch
+    on the CPU page-faulted large tensors on every call and ran up to twice as
+    slow. Unbounded thresholds kept freed memory, and a long job grew by several GB.
     """
     options = settings.worker
     threads = str(cpu_threads(settings))
@@ -141,7 +140,11 @@ class WorkerClient:
             self._send(("cancel", job_id))
 
     def poll(self) -> list[Event]:
-        """Return the events since the last call; never blocks."""
+        """Return the events since the last call without waiting for the worker.
+
+        NOTE: a message already arriving (a preview of up to 256 px) is read to
+        its end, which takes about a millisecond; a restart spawns a process.
+        """
         if self._process is not None:
             self._receive()
             self._check_health()
@@ -322,7 +325,7 @@ def _describe_exit(code: int) -> str:
 # --- inside the worker process ---------------------------------------------------------------
 
 def worker_main(connection: Connection, settings: Settings, archive_dir: str) -> None:
-    """Run jobs sent over `connection` until told to stop; the entry point of the worker process."""
+    """Run jobs sent over `connection` until a stop message arrives; the worker process's entry point."""
     from installation.logs import configure_logging
 
     configure_logging(settings.general.log_level)

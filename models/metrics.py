@@ -1,10 +1,10 @@
 """Quality measures for generated children, computed without any pretrained network.
 
 - `sliced_wasserstein`: how far the patch statistics of one image are from
-  another's. Both images are split into Laplacian pyramids; at each scale
+  another's. Both images are split into Laplacian pyramids. At each scale,
   7x7 patches are projected onto random directions and the sorted projections
-  compared (sliced Wasserstein distance, as used for GAN evaluation by Karras
-  et al., "Progressive Growing of GANs", 2018). Lower is nearer.
+  are compared. This is the sliced Wasserstein distance that Karras et al.
+  used to evaluate GANs ("Progressive Growing of GANs", ICLR 2018). Lower is nearer.
 - `pixel_diversity`: per-pixel standard deviation across several children,
   divided by the parent's own pixel standard deviation. 0 means every child is
   the same image.

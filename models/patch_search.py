@@ -1,9 +1,9 @@
 """Nearest-neighbour search between image patches, for the patch network.
 
-On the CPU an exact search over every pair of patches is far too slow (tens of
-minutes for one 512 px image on two cores), so `FaissPatchIndex` reduces the
-patches with PCA and searches an inverted-file index (faiss `IndexIVFFlat`),
-falling back to an exact flat index when there are few keys. On CUDA,
+On the CPU an exact search over every pair of patches is far too slow: tens of
+minutes for one 512 px image on two cores. So `FaissPatchIndex` reduces the
+patches with PCA and searches an inverted-file index (faiss `IndexIVFFlat`).
+It falls back to an exact flat index when there are few keys. On CUDA,
 `TorchPatchIndex` searches exactly, with matrix products in chunks.
 
 Both return, for each query, the `k` nearest keys and their squared distances.

@@ -17,7 +17,7 @@ from installation.jobs import (Job, JobDone, JobFailed, JobProgress, JobStarted,
 from installation.state import StateBoard
 from installation.worker import WorkerClient, worker_environment
 
-WAIT_S = 90.0  # longest wait for any one event; a worker start imports torch
+WAIT_S = 90.0  # maximum wait for any one event, in seconds; a worker start imports torch
 
 
 def make_settings(folder) -> Settings:

@@ -86,7 +86,8 @@ def test_progress_is_reported(network, parent):
     assert fractions[-1] == 1.0
     previews = [preview for _, _, preview in reports if preview is not None]
     for preview in previews:
-        assert preview.ndim == 3 and preview.shape[2] == 3
+        assert preview.ndim == 3
+        assert preview.shape[2] == 3
         assert preview.dtype == np.uint8
 
 
@@ -140,6 +141,7 @@ def test_latent_path_or_clear_error(network, parent):
     middle = network.interpolate(start, end, 0.5)
     decoded = network.decode(middle)
     assert decoded.dtype == np.uint8
-    assert decoded.ndim == 3 and decoded.shape[2] == 3
+    assert decoded.ndim == 3
+    assert decoded.shape[2] == 3
     restored = Latent.from_bytes(middle.to_bytes())
     assert restored.arrays.keys() == middle.arrays.keys()
