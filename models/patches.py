@@ -93,6 +93,8 @@ class PatchNetwork(Network):
         parent patch is nearest, so every seed would give back the parent. Noise
         on a coarse grid, scaled up smoothly, moves whole regions instead.
         """
+        # TODO: on smooth paintings children still copy regions over a quarter of their area
+        # (benchmarks/BENCHMARKS.md). A larger warp breaks them up but moves children away from the parent.
         # Drawn on the CPU so a seed gives the same noise on any device.
         generator = torch.Generator().manual_seed(seed)
         height, width = coarsest.shape[1:]
@@ -159,6 +161,7 @@ class PatchNetwork(Network):
         if self.device == "cpu":
             index = FaissPatchIndex(keys.numpy(), self.options.patch_search_dims)
         else:
+            # NOTE: the CUDA path (exact search in torch) has not run on a GPU yet; only the CPU path is tested.
             index = TorchPatchIndex(keys)
         return Scale(image, index, key_rows, key_columns)
 
