@@ -13,6 +13,9 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 from installation.archive import Archive
 from tests.ops.kiosk import Kiosk, alive
 
+# A small, quick child, so a generation ends within seconds on a loaded CPU.
+SMALL_CHILD = ("networks.output_side=64", "networks.patch_iterations=1", "networks.patch_coarsest_iterations=1")
+
 # The watchdog of these tests, in seconds: a gap this long would make systemd restart the kiosk.
 # It is a third of the unit's 30 s, with room for a loaded two-core test machine.
 WATCHDOG_S = 10.0
@@ -181,7 +184,8 @@ def test_killed_worker_and_killed_kiosk_recover(kiosks, archive_dir):
 
 def test_disk_full_during_write_stores_nothing(kiosks, archive_dir):
     # The guard is off, so the archive itself refuses the child's files.
-    kiosk = kiosks(archive_dir, "disk.pause_below_mb=0", "archive.min_free_mb=100000000", "general.language=en")
+    kiosk = kiosks(archive_dir, "disk.pause_below_mb=0", "archive.min_free_mb=100000000", "general.language=en",
+                   *SMALL_CHILD)
     kiosk.wait_for("READY=1")
     kiosk.wait_for_text("worker idle")
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as button:
