@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import signal
+import threading
 import time
 from pathlib import Path
 
@@ -19,7 +21,8 @@ def register(subparsers, common) -> None:
     command = subparsers.add_parser(
         "train", parents=[common], help="train a network on one painting of the archive",
         description="Train a network on one image of the archive. A checkpoint is written after "
-                    "every scale, so a stopped run continues with --resume. Ctrl+C stops cleanly.")
+                    "every scale, so a stopped run continues with --resume. Ctrl+C saves the scale in "
+                    "progress and stops.")
     command.add_argument("node", type=int, metavar="ID", help="number of the image to train on")
     command.add_argument("--network", default="multiscale", metavar="NAME",
                          help="network to train (default: multiscale)")
@@ -36,7 +39,7 @@ def register(subparsers, common) -> None:
 def train_network(args: argparse.Namespace, context) -> int:
     import numpy as np
 
-    from models.base import Progress
+    from models.base import Cancelled, Progress
     from models.registry import checkpoint_path, get_network, resolve_device
 
     if args.resume and args.fresh:
@@ -52,17 +55,33 @@ def train_network(args: argparse.Namespace, context) -> int:
     context.say("train.starting", network=args.network, node_id=node.id, device=device, path=checkpoint)
     log.info("train %s on node %d (%s) at %s", args.network, node.id, device, checkpoint)
     started = time.monotonic()
+    stop = _stop_on_interrupt()
     try:
         with _ProgressBar() as bar:
-            network.train([image], checkpoint, Progress(bar.report))
-    except KeyboardInterrupt:
+            network.train([image], checkpoint, Progress(bar.report, stop.is_set))
+    except (Cancelled, KeyboardInterrupt):
         log.info("train %s on node %d interrupted", args.network, node.id)
         context.say("train.interrupted", node_id=node.id, network=args.network)
         return 130
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     minutes = f"{(time.monotonic() - started) / 60:.1f}"
     log.info("train %s on node %d done in %s min", args.network, node.id, minutes)
     context.say("train.done", network=args.network, node_id=node.id, minutes=minutes, path=checkpoint)
     return 0
+
+
+def _stop_on_interrupt() -> threading.Event:
+    """Turn the first Ctrl+C into a cancel, so the network saves the stage it is in; a second one aborts."""
+    stop = threading.Event()
+
+    def handle(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    signal.signal(signal.SIGINT, handle)
+    return stop
 
 
 def _with_size(context, args):

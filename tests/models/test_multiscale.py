@@ -274,3 +274,22 @@ def test_worker_jobs_make_latent_morph(archive, paintings):
     stored = Latent.from_bytes((archive.folder / child.provenance["latent"]).read_bytes())
     assert np.array_equal(render(0.0), network.decode(network.reconstruction_latent()))
     assert np.array_equal(render(1.0), network.decode(stored))
+
+
+def test_train_ctrl_c_saves_stage(archive, paintings):
+    node = archive.import_photo(paintings[0])
+    checkpoint = checkpoint_path(archive.folder, "multiscale", node.id)
+    with subprocess.Popen(_train_command(archive.folder, node.id), stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, env=ONE_THREAD) as process:
+        # Interrupt once the progress bar shows the first scale under way.
+        shown = b""
+        while b"iteration 11/" not in shown:
+            chunk = os.read(process.stderr.fileno(), 4096)
+            assert chunk, f"train ended before its first progress report: {shown[-500:]!r}"
+            shown += chunk
+        process.send_signal(signal.SIGINT)
+        process.stderr.read()
+        assert process.wait(timeout=120) == 130
+    partial = json.loads(checkpoint.with_suffix(".json").read_text())["partial"]
+    assert partial["scale"] == 0
+    assert partial["iteration"] >= 11
