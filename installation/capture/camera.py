@@ -1,7 +1,7 @@
 """The camera feed: a thread that reads frames, finds the canvas and recovers by itself.
 
 Only the newest frame is kept, so nothing stale is shown or captured, and
-`latest()` never waits. A source that fails to open, stops delivering frames,
+`latest()` returns at once (it holds a lock only to copy three references). A source that fails to open, stops delivering frames,
 or delivers the same frame for `frozen_after_s` is closed and reopened with a
 growing back-off; each step is logged, and the state ("none", "opening", "ok",
 "lost", "frozen") is written to the kiosk's StateBoard for the status overlay

@@ -1,9 +1,11 @@
 """Finding a painting's four corners in a camera frame.
 
-The search runs on a downscaled frame: colour edges (Canny on the strongest of
-the Lab channel gradients) feed a Hough transform, and every quadrilateral made
-of two roughly horizontal and two roughly vertical lines is scored by how much
-of its sides lies on edges that run along them. A picture frame shows as a
+The search runs on a downscaled frame, first in a box around the most detailed
+area. Colour edges (Canny on the strongest RGB channel gradient) feed a
+probabilistic Hough transform. Every quadrilateral made of two roughly
+horizontal and two roughly vertical lines is scored by how much of its sides
+lies on edges that run along them, and by detail inside against plain wall
+outside. A picture frame shows as a
 uniform band between two nested quadrilaterals, and the inner one is taken.
 Each side is then refined at full resolution: the strongest edge across the
 side is found at many points and a line is fitted through them with RANSAC, so
@@ -20,8 +22,8 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-MAX_SEGMENTS = 150  # longest edge segments merged into lines
-MAX_LINES = 40  # longest lines scored
+MAX_SEGMENTS = 150  # maximum edge segments merged into lines, the longest first
+MAX_LINES = 40  # maximum lines scored, the longest first
 MAX_LINES_PER_ORIENTATION = 12  # best lines of each orientation combined into quadrilaterals
 SIDE_MARGIN = 0.08  # part of each side left out of scoring at both ends (rounded corners)
 REFINE_POINTS = 48  # points sampled across each side at full resolution
@@ -65,6 +67,8 @@ def detect_canvas(image: np.ndarray, detect_side: int = 480, min_area: float = 0
     The frame is searched at `detect_side` pixels on its long side; a small canvas
     is searched again in a box around it at up to full resolution.
     """
+    # TODO: short of its targets on the capture benchmark (mean Jaccard 0.89 against 0.97,
+    # about 65 ms of processor time per 1920x1080 frame against 30 ms); see BENCHMARKS.md.
     height, width = image.shape[:2]
     scale = min(1.0, detect_side / max(height, width))
     small = cv2.resize(image, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
@@ -426,7 +430,7 @@ def _all_inside(quads: np.ndarray, outer: np.ndarray) -> np.ndarray:
 
 
 def _plain_band(crop: np.ndarray, scale: float, outer: np.ndarray, inner: np.ndarray) -> bool:
-    """Whether the band between two nested quadrilaterals looks like a picture frame.
+    """Return whether the band between two nested quadrilaterals looks like a picture frame.
 
     A frame's mouldings run along its sides, so its colour barely changes along
     the band, while a painting's does. Colours are sampled along lines parallel

@@ -1,4 +1,4 @@
-"""Plugging the camera into the kiosk: the feed, the capture session and the answers.
+"""Plugging the camera into the kiosk: the feed, the capture session and the live replies.
 
 The feed's thread finds the canvas and stores settled pictures; the display
 loop (an `app.on_frame` hook) collects what was stored, refreshes the

@@ -8,8 +8,8 @@ the same painting as the last one stored is not stored again.
 
 In live painting mode the first settled picture becomes a painting node, and
 each later settled change becomes a new state of that node; every stored state
-is handed to `answer(node_id, state_id)`, which in the kiosk asks the worker
-for a child.
+is passed to `answer(node_id, state_id)`, which in the kiosk submits a
+generate job to the worker.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ STILLNESS_SIDE = 160  # pixels of the long side of the frames compared for movem
 
 @dataclass(frozen=True)
 class CaptureResult:
-    """What one settled picture led to: "stored", "state", "duplicate" or "failed"."""
+    """The outcome of one settled picture: "stored", "state", "duplicate" or "failed"."""
 
     outcome: str
     node_id: int | None = None

@@ -1,8 +1,8 @@
 """Where camera frames come from: a camera device, a video file or a folder of photos.
 
 Every source gives RGB frames (HxWx3 uint8) through `open()`, `read()` and
-`close()`; `read()` returns None when no frame came, and the camera feed decides
-what that means (a read failure, a frozen camera, an unplugged device).
+`close()`. `read()` returns None when no frame came, and the camera feed decides
+what that means: a read failure, a frozen camera or an unplugged device.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ class SourceError(Exception):
 class CameraSource:
     """A camera through OpenCV, by device number or by device file."""
 
-    # Settings applied through OpenCV properties: name, property, value, what "automatic" is.
     def __init__(self, device: int | str, settings: CaptureSettings):
         self.device = device
         self.settings = settings
