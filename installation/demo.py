@@ -112,32 +112,38 @@ def _paint_layer(canvas: np.ndarray, composition: np.ndarray, angle: np.ndarray,
     height, width = canvas.shape[:2]
     spacing = max(2.0, radius * 1.2)
     count = int(density * width * height / spacing ** 2)
-    xs = rng.uniform(0, width - 1, count)
-    ys = rng.uniform(0, height - 1, count)
     thickness = max(1, int(round(radius)))
 
-    for x, y in zip(xs, ys):
-        ix, iy = int(x), int(y)
-        colour = composition[iy, ix] * rng.uniform(0.88, 1.12) + rng.normal(0, 6, 3)
-        length = radius * rng.uniform(2.0, 4.5)
-        theta = angle[iy, ix] + rng.normal(0, 0.15)
-        points = _curved_stroke(x, y, theta, length, rng)
-        cv2.polylines(canvas, [points], False, np.clip(colour, 0, 255).tolist(), thickness, cv2.LINE_AA)
+    # Every stroke's position, colour and shape is drawn at once; the loop only paints.
+    xs = rng.uniform(0, width - 1, count)
+    ys = rng.uniform(0, height - 1, count)
+    iy, ix = ys.astype(int), xs.astype(int)
+    colours = composition[iy, ix] * rng.uniform(0.88, 1.12, (count, 1)) + rng.normal(0, 6, (count, 3))
+    colours = np.clip(colours, 0, 255)
+    highlights = np.clip(colours * 1.12 + 8, 0, 255)
+    lengths = radius * rng.uniform(2.0, 4.5, count)
+    thetas = angle[iy, ix] + rng.normal(0, 0.15, count)
+    strokes = _curved_strokes(xs, ys, thetas, lengths, rng)
+    lift = np.array([0, -(thickness // 3)], dtype=np.int32)
+
+    for points, colour, highlight in zip(strokes, colours.tolist(), highlights.tolist()):
+        cv2.polylines(canvas, [points], False, colour, thickness, cv2.LINE_AA)
         # A thin lighter ridge along the stroke, like paint catching the light.
         if thickness >= 3:
-            highlight = np.clip(colour * 1.12 + 8, 0, 255).tolist()
-            cv2.polylines(canvas, [points + [0, -thickness // 3]], False, highlight,
-                          max(1, thickness // 4), cv2.LINE_AA)
+            cv2.polylines(canvas, [points + lift], False, highlight, max(1, thickness // 4), cv2.LINE_AA)
 
 
-def _curved_stroke(x: float, y: float, theta: float, length: float,
-                   rng: np.random.Generator) -> np.ndarray:
-    bend = rng.normal(0, 0.25)
+def _curved_strokes(xs: np.ndarray, ys: np.ndarray, thetas: np.ndarray, lengths: np.ndarray,
+                    rng: np.random.Generator) -> np.ndarray:
+    """Gently bent strokes centred on (x, y): (count, 6, 2) int32 pixel points."""
+    bends = rng.normal(0, 0.25, len(xs))
     t = np.linspace(-0.5, 0.5, 6)
-    angles = theta + bend * t
-    dx = np.cumsum(np.cos(angles)) * length / len(t)
-    dy = np.cumsum(np.sin(angles)) * length / len(t)
-    return np.stack([x + dx - dx.mean(), y + dy - dy.mean()], axis=1).astype(np.int32)
+    angles = thetas[:, None] + bends[:, None] * t
+    dx = np.cumsum(np.cos(angles), axis=1) * (lengths[:, None] / len(t))
+    dy = np.cumsum(np.sin(angles), axis=1) * (lengths[:, None] / len(t))
+    px = xs[:, None] + dx - dx.mean(axis=1, keepdims=True)
+    py = ys[:, None] + dy - dy.mean(axis=1, keepdims=True)
+    return np.stack([px, py], axis=2).astype(np.int32)
 
 
 def _canvas_texture(canvas: np.ndarray, rng: np.random.Generator) -> np.ndarray:
