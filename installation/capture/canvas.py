@@ -214,11 +214,6 @@ def _hough_lines(gradient_x: np.ndarray, gradient_y: np.ndarray) -> _Lines | Non
     return _Lines(rho[kept].astype(np.float32), theta[kept].astype(np.float32))
 
 
-def _angle_gap(a: float, b: float) -> float:
-    gap = abs(a - b) % np.pi
-    return min(gap, np.pi - gap)
-
-
 def _split(lines: _Lines, strength: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return the indices of the strongest roughly horizontal and roughly vertical lines."""
     direction = lines.direction
