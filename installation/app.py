@@ -22,6 +22,7 @@ Keys (names from the [display] and [visitor] settings):
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from pathlib import Path
@@ -52,8 +53,12 @@ class App:
 
     def __init__(self, settings: Settings, archive_dir: Path | str | None = None, *,
                  size: tuple[int, int] | None = None, use_worker: bool = True):
-        self.settings = settings
         self.archive_dir = Path(archive_dir) if archive_dir is not None else settings.archive_dir()
+        if self.archive_dir.resolve() != settings.archive_dir().resolve():
+            # The worker opens the archive named in the settings, so they must name this one.
+            archive = dataclasses.replace(settings.archive, path=str(self.archive_dir.resolve()))
+            settings = dataclasses.replace(settings, archive=archive)
+        self.settings = settings
         self.requested_size = size
         self.board = StateBoard(KioskState(language=settings.general.language))
         # Artist commands from the network are checked by `bus.trust`, which the OSC server sets.
@@ -410,7 +415,8 @@ class App:
             return
         from installation.jobs import Job, Priority
 
-        job_id = self.worker.submit(Job("train", {"node_id": node_id, "network": network}, Priority.ARTIST))
+        # Training runs for hours; the visitor's and the artist's jobs pre-empt it.
+        job_id = self.worker.submit(Job("train", {"node_id": node_id, "network": network}, Priority.BACKGROUND))
         self._jobs[job_id] = "train"
         self.say("display.training", node_id=node_id, network=network)
 
@@ -438,6 +444,8 @@ class App:
 
         params = {"node_id": parent, "count": command.count,
                   "network": command.network or self.settings.visitor.network, "seed": command.seed}
+        if command.vary_from is not None:
+            params["vary_from"] = command.vary_from
         self._visitor_job = self.worker.submit(Job("generate", params, Priority.VISITOR))
         self._jobs[self._visitor_job] = "visitor"
         log.info("visitor child of node %d requested (job %s)", parent, self._visitor_job)

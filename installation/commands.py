@@ -61,6 +61,7 @@ class Generate(Command):
     network: str = ""  # "" means the instant network from the settings
     seed: int | None = None
     node_id: int | None = None
+    vary_from: int | None = None  # multiscale: first scale given new noise; None uses the settings
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ JOB_HANDLERS: dict[str, str] = {
     "generate": "models.job_handlers:generate",
     "train": "models.job_handlers:train",
     "morph": "installation.morph:morph_job",
+    "reference": "installation.reference:reference_job",
     "sleep": "models.job_handlers:sleep",  # waits and reports progress; checks the worker itself
 }
 

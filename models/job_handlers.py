@@ -35,7 +35,9 @@ def generate(params: dict, context: JobContext) -> dict:
     """Make children of node `params["node_id"]` and store them; return {"node_ids": [...]}.
 
     Optional params: "network" (default networks.network), "count" (default 1),
-    "seed" (default random) and "side" in pixels (default networks.output_side).
+    "seed" (default random), "side" in pixels (default networks.output_side) and
+    "vary_from", the first scale that gets new noise (multiscale only; default
+    multiscale.vary_from_scale).
     Nothing is stored unless every child was made.
     """
     node_id = int(params["node_id"])
@@ -49,15 +51,25 @@ def generate(params: dict, context: JobContext) -> dict:
     network = network_for(name, context)
     checkpoint = ""
     if network.abilities.needs_training:
-        path = checkpoint_path(context.archive.folder, name, node_id)
-        if not path.exists():
-            raise TwowayError("networks.not_trained", network=name, node_id=node_id)
+        path = checkpoint_for(context.archive, name, node)
         network.load(path)
         checkpoint = str(path.relative_to(context.archive.folder))
 
     progress = Progress(context.progress, context.cancelled)
-    children = network.generate(parent, count=count, seed=seed, side=params.get("side"),
-                                progress=progress)
+    vary_from = params.get("vary_from")
+    if vary_from is not None and not hasattr(network, "vary_from"):
+        log.warning("job %s: network %s has no scales to vary from; ignored vary_from=%s",
+                    context.job_id, name, vary_from)
+        vary_from = None
+    default_vary_from = getattr(network, "vary_from", None)
+    if vary_from is not None:
+        network.vary_from = int(vary_from)
+    try:
+        children = network.generate(parent, count=count, seed=seed, side=params.get("side"),
+                                    progress=progress)
+    finally:
+        if vary_from is not None:
+            network.vary_from = default_vary_from
 
     node_ids = []
     for child in children:
@@ -70,6 +82,31 @@ def generate(params: dict, context: JobContext) -> dict:
     log.info("job %s: stored children %s of node %d (network %s, seed %d)",
              context.job_id, node_ids, node_id, name, seed)
     return {"node_ids": node_ids}
+
+
+def checkpoint_for(archive, name: str, node):
+    """Return the checkpoint of network `name` to make children of `node`, or raise `TwowayError`.
+
+    A painting uses its own checkpoint. A machine image uses the checkpoint
+    named in its provenance when the same network made it; otherwise the
+    checkpoint of its nearest painting ancestor.
+    """
+    folder = archive.folder
+    named = node.provenance.get("checkpoint") if node.kind == "machine" else ""
+    if named and node.provenance.get("network") == name and (folder / named).exists():
+        return folder / named
+    seen, frontier = set(), [node]
+    while frontier:
+        current = frontier.pop(0)
+        if current.id in seen:
+            continue
+        seen.add(current.id)
+        if current.kind == "painting":
+            path = checkpoint_path(folder, name, current.id)
+            if path.exists():
+                return path
+        frontier.extend(archive.node(parent) for parent in current.parents)
+    raise TwowayError("networks.not_trained", network=name, node_id=node.id)
 
 
 def train(params: dict, context: JobContext) -> dict:

@@ -117,6 +117,9 @@ class Address:
     trigger: bool = False
 
 
+MAX_VARY_FROM = 32  # the first multiscale scale given new noise; higher values mean the finest scale
+
+
 def _node(args: Arguments) -> int:
     return args.integer("node", 1, MAX_NODE_ID)
 
@@ -125,11 +128,13 @@ def _generate(args: Arguments, source: Source) -> Command:
     count = args.integer("count", 1, MAX_COUNT, default=1)
     network = args.text("network", 32, pattern=NETWORK_NAME, default="")
     seed = args.integer("seed", 0, MAX_SEED, default=None)
-    return commands.Generate(count=count, network=network, seed=seed, source=source)
+    vary_from = args.integer("vary_from", 0, MAX_VARY_FROM, default=None)
+    return commands.Generate(count=count, network=network, seed=seed, vary_from=vary_from, source=source)
 
 
 COMMAND_ADDRESSES: dict[str, Address] = {address.name: address for address in (
-    Address("generate", f"[count 1-{MAX_COUNT}] [network] [seed]", _generate, trigger=True),
+    Address("generate", f"[count 1-{MAX_COUNT}] [network] [seed] [vary_from 0-{MAX_VARY_FROM}]", _generate,
+            trigger=True),
     Address("next", "", lambda args, source: commands.Next(source=source), trigger=True),
     Address("previous", "", lambda args, source: commands.Previous(source=source), trigger=True),
     Address("select", "node", lambda args, source: commands.Select(_node(args), source=source)),
