@@ -30,6 +30,8 @@ REFINE_POINTS = 48  # points sampled across each side at full resolution
 INLIER_PIXELS = 2.0  # distance to the fitted side that counts as on it, full-resolution pixels
 TEXTURE_OFFSET = 6.0  # distance from a side at which texture is compared, downscaled pixels
 TEXTURE_FLOOR = 20.0  # gradient magnitude below which both sides count as equally plain
+COVERAGE_CANDIDATES = 40  # best quadrilaterals compared with the detailed area
+COVERAGE_WEIGHT = 1.5  # weight of that comparison in a quadrilateral's score
 
 
 @dataclass(frozen=True)
@@ -74,16 +76,17 @@ def detect_canvas(image: np.ndarray, detect_side: int = 480, min_area: float = 0
     small = cv2.resize(image, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
     region = _propose_region(small)
 
-    found = None
+    # The box around the detailed area can miss part of a canvas or hold only a
+    # detailed patch of it, so the whole frame is searched too and the better score wins.
+    searches = [(0, 0, width, height)]
     if region is not None:
-        region = tuple(int(round(v / scale)) for v in region)
-        found = _search(image, small, scale, region, detect_side, min_area)
-    if found is None:
-        found = _search(image, small, scale, (0, 0, width, height), detect_side, min_area)
-    if found is None:
+        searches.append(tuple(int(round(v / scale)) for v in region))
+    found = [_search(image, small, scale, box, detect_side, min_area) for box in searches]
+    found = [result for result in found if result is not None]
+    if not found:
         return Detection(None, 0.0, "no four straight edges form a canvas")
 
-    candidate, search_scale = found
+    candidate, search_scale, _ = max(found, key=lambda result: result[2])
     corners, inliers = _refine(image, candidate, search_scale)
     if corners is None:
         return Detection(None, 0.0, "the canvas edges could not be followed at full resolution")
@@ -91,8 +94,8 @@ def detect_canvas(image: np.ndarray, detect_side: int = 480, min_area: float = 0
 
 
 def _search(image: np.ndarray, small: np.ndarray, small_scale: float, region: tuple[int, int, int, int],
-            detect_side: int, min_area: float) -> tuple[np.ndarray, float] | None:
-    """Search one box of the frame; return the quadrilateral in frame pixels and the scale searched.
+            detect_side: int, min_area: float) -> tuple[np.ndarray, float, float] | None:
+    """Search one box of the frame; return the quadrilateral in frame pixels, the scale searched and its score.
 
     A box much smaller than the frame is cut from the full-resolution frame, so a
     small canvas is searched at a finer scale; a large one is cut from `small`.
@@ -112,10 +115,11 @@ def _search(image: np.ndarray, small: np.ndarray, small_scale: float, region: tu
         return None
     frame_area = image.shape[0] * image.shape[1]
     area_in_region = min(0.9, min_area * frame_area / ((x1 - x0) * (y1 - y0)))
-    quad = _best_quadrilateral(lines, gradient_x, gradient_y, image[y0:y1, x0:x1], scale, area_in_region)
-    if quad is None:
+    found = _best_quadrilateral(lines, gradient_x, gradient_y, image[y0:y1, x0:x1], scale, area_in_region)
+    if found is None:
         return None
-    return quad / scale + [x0, y0], scale
+    quad, score = found
+    return quad / scale + [x0, y0], scale, score
 
 
 def _propose_region(small: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -299,8 +303,8 @@ def _intersections(first: _Lines, second: _Lines) -> np.ndarray:
 
 
 def _best_quadrilateral(lines: _Lines, gradient_x: np.ndarray, gradient_y: np.ndarray,
-                        crop: np.ndarray, scale: float, min_area: float) -> np.ndarray | None:
-    """Return the best-scoring canvas quadrilateral (4x2, downscaled pixels), or None.
+                        crop: np.ndarray, scale: float, min_area: float) -> tuple[np.ndarray, float] | None:
+    """Return the best-scoring canvas quadrilateral (4x2, downscaled pixels) and its score, or None.
 
     `crop` is the searched part of the frame at full resolution, `scale` its downscaling.
     """
@@ -325,10 +329,35 @@ def _best_quadrilateral(lines: _Lines, gradient_x: np.ndarray, gradient_y: np.nd
     centre = np.linalg.norm(quads.mean(1) - [width / 2, height / 2], axis=1) / np.hypot(width, height)
     scores = (0.5 * supports.mean(1) + 0.5 * supports.min(1) + 0.6 * contrasts.mean(1)
               + 0.15 * np.sqrt(area) - 0.3 * centre)
+    scores = scores + COVERAGE_WEIGHT * _texture_overlap(quads, scores, texture)
     best = int(np.argmax(scores))
     if supports[best].min() < 0.3:
         return None
-    return _inside_frame(quads, supports, best, crop, scale)
+    return _inside_frame(quads, supports, best, crop, scale), float(scores[best])
+
+
+def _texture_overlap(quads: np.ndarray, scores: np.ndarray, texture: np.ndarray) -> np.ndarray:
+    """Return, for the best-scoring quadrilaterals, their Jaccard index with the detailed area.
+
+    A quadrilateral inside the painting, made of straight edges the painting
+    itself contains, leaves detail outside; one around a picture frame or an easel
+    takes in plain wood. Both overlap the detailed area less than the canvas does.
+    Quadrilaterals outside the best COVERAGE_CANDIDATES score 0.
+    """
+    step = 2  # the detailed area is compared at half the searched resolution
+    detailed = texture[::step, ::step] > max(TEXTURE_FLOOR, 3.0 * float(np.percentile(texture, 10)))
+    detailed = cv2.morphologyEx(detailed.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    detailed_area = float(detailed.sum())
+    overlap = np.zeros(len(quads))
+    if detailed_area == 0:
+        return overlap
+    mask = np.zeros_like(detailed)
+    for index in np.argsort(-scores)[:COVERAGE_CANDIDATES]:
+        mask[:] = 0
+        cv2.fillConvexPoly(mask, np.round(quads[index] / step).astype(np.int32), 1)
+        inside = float(np.count_nonzero(mask & detailed))
+        overlap[index] = inside / (float(mask.sum()) + detailed_area - inside)
+    return overlap
 
 
 def _candidates(horizontal: _Lines, profile_h: _Profiles, vertical: _Lines, profile_v: _Profiles,
