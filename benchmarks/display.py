@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import pstats
+import shutil
 import statistics
 import sys
 import tempfile
@@ -39,6 +41,9 @@ def parse_args() -> argparse.Namespace:
                         help="seconds between presses of the visitor button (default 8)")
     parser.add_argument("--no-worker", action="store_true",
                         help="run without the worker process (morphs render in a thread of the display)")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="profile the update and draw of every frame with cProfile and print the N "
+                             "functions with the most CPU time (default 0: no profile)")
     return parser.parse_args()
 
 
@@ -78,6 +83,16 @@ def main() -> int:
     app.on_frame.append(lambda frame_time: (frame_times.append(frame_time), work_times.append(app.last_work_s)))
 
     app.start()
+    profiler = None
+    if args.profile:
+        import cProfile
+
+        # CPU time per function is meaningful even on a loaded machine, unlike wall time.
+        profiler = cProfile.Profile(time.process_time)
+        update, draw = app._update, app._draw
+        app._update = lambda *a: _profiled(profiler, update, *a)
+        app._draw = lambda *a: _profiled(profiler, draw, *a)
+    work_cpu: list[float] = []
     rss_start = process.memory_info().rss
     cpu_start = process.cpu_times()
     started = time.monotonic()
@@ -91,13 +106,16 @@ def main() -> int:
             next_press = now + args.press_every
         if rss_minute is None and now - started >= 60:
             rss_minute = process.memory_info().rss
+        cpu_before = time.process_time()
         app.step()
+        work_cpu.append(time.process_time() - cpu_before)
     elapsed = time.monotonic() - started
     cpu_end = process.cpu_times()
     rss_end = process.memory_info().rss
     received = app.morphs.frames_received
     worker = "worker process" if app.worker is not None else "no worker (morphs in a display thread)"
     app.stop()
+    shutil.rmtree(folder, ignore_errors=True)
 
     cpu = (cpu_end.user + cpu_end.system - cpu_start.user - cpu_start.system) / elapsed
     milliseconds = [t * 1000 for t in frame_times]
@@ -108,13 +126,29 @@ def main() -> int:
           f"   max {max(milliseconds):.1f}   over 33 ms: {sum(t > 33 for t in milliseconds)}")
     print(f"work per frame ms: p50 {statistics.median(work):.2f}   p99 {percentile(work, 99):.2f}"
           f"   max {max(work):.1f}")
+    cpu_ms = [t * 1000 for t in work_cpu]
+    print(f"CPU time per frame ms (all threads of the display, wait included): mean "
+          f"{statistics.fmean(cpu_ms):.2f}   p99 {percentile(cpu_ms, 99):.2f}")
     print(f"display process CPU: {cpu * 100:.0f}% of one core")
     minute = f"{rss_minute / 1e6:.0f} MB" if rss_minute else "n/a (run under a minute)"
     print(f"RSS: start {rss_start / 1e6:.0f} MB   after 1 min {minute}   end {rss_end / 1e6:.0f} MB")
     if rss_minute:
         print(f"RSS change from minute 1 to the end: {(rss_end - rss_minute) / rss_minute * 100:+.1f}%")
     print(f"morph frames received: {received}")
+    if profiler is not None:
+        stats = pstats.Stats(profiler)
+        print(f"CPU time of update and draw over {len(frame_times)} frames: {stats.total_tt:.2f} s "
+              f"({stats.total_tt / max(1, len(frame_times)) * 1000:.2f} ms per frame)")
+        stats.sort_stats("tottime").print_stats(args.profile)
     return 0
+
+
+def _profiled(profiler, function, *args):
+    profiler.enable()
+    try:
+        return function(*args)
+    finally:
+        profiler.disable()
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from pathlib import Path
 import pygame
 
 from installation.config import ArchiveSettings, DisplaySettings
+from installation.display.blend import Blender
 from installation.display.framecache import FrameCache, surface_from_bgrx
 from installation.frames import FrameRing
 
@@ -116,6 +117,7 @@ class MorphPlayer:
         self._pair_of_token: dict[int, tuple[int, int]] = {}
         self._in_flight: tuple[int, object, tuple[int, int]] | None = None  # token, handle, pair
         self.frames_received = 0
+        self.blender = Blender(screen_size, settings.background)
 
     def use(self, renderer) -> None:
         self.renderer = renderer
@@ -194,21 +196,25 @@ class MorphPlayer:
             self._indices.pop(pair, None)
 
     def draw(self, screen: pygame.Surface, pair: tuple[int, int], t: float,
-             still_a: pygame.Surface | None, still_b: pygame.Surface | None) -> None:
-        """Draw the morph at `t` (0 to 1), centred, blending the two nearest frames available."""
+             still_a: pygame.Surface | None, still_b: pygame.Surface | None) -> bool:
+        """Draw the morph at `t` (0 to 1) over the whole screen, blending the two nearest frames available.
+
+        Returns False, drawing nothing, while neither a frame nor a still is available.
+        """
         last = self.frame_count - 1
         position = min(max(t, 0.0), 1.0) * last
         indices = self._indices.get(pair, [])
         below = self._frame_at_or_below(pair, indices, position, still_a)
         above = self._frame_at_or_above(pair, indices, position, still_b, last)
         if below is None and above is None:
-            return
+            return False
         if below is None or above is None or below[0] == above[0]:
-            _blit_centred(screen, (below or above)[1], 255)
-            return
+            only = below or above
+            self.blender.draw(screen, only[1], None, 0.0, pair, (only[0],))
+            return True
         weight = (position - below[0]) / (above[0] - below[0])
-        _blit_centred(screen, below[1], 255)
-        _blit_centred(screen, above[1], round(255 * weight))
+        self.blender.draw(screen, below[1], above[1], weight, pair, (below[0], above[0]))
+        return True
 
     def _frame_at_or_below(self, pair, indices, position, still):
         slot = bisect.bisect_right(indices, position) - 1
@@ -228,10 +234,3 @@ class MorphPlayer:
         self.cache.clear()
         self.ring.close()
 
-
-def _blit_centred(screen: pygame.Surface, surface: pygame.Surface, alpha: int) -> None:
-    if alpha <= 0:
-        return
-    surface.set_alpha(None if alpha >= 255 else alpha)
-    rect = surface.get_rect(center=screen.get_rect().center)
-    screen.blit(surface, rect)

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import pygame
 
+from installation.display.blend import draw_centred
 from installation.display.captions import TextKey, font_with_height, framed_text
 from installation.display.framecache import surface_from_bgrx
 from installation.display.loader import to_bgrx
@@ -26,13 +27,6 @@ def ease(x: float) -> float:
     """Smoothstep: 0 at 0, 1 at 1, with zero slope at both ends."""
     x = min(max(x, 0.0), 1.0)
     return x * x * (3.0 - 2.0 * x)
-
-
-def blit_centred(screen: pygame.Surface, surface: pygame.Surface, alpha: int = 255) -> None:
-    if alpha <= 0:
-        return
-    surface.set_alpha(None if alpha >= 255 else alpha)
-    screen.blit(surface, surface.get_rect(center=screen.get_rect().center))
 
 
 class Scene:
@@ -121,20 +115,23 @@ class WalkScene(Scene):
 
     def draw(self, screen: pygame.Surface) -> None:
         app = self.app
-        screen.fill(app.background)
         if app.node_id is None:
+            screen.fill(app.background)
             app.draw_message(screen, "display.empty")
             return
         still = app.stills.get(app.node_id)
         if self.phase == "morph" and self.target is not None:
             t = ease((self.clock - self.phase_start) / self.morph_duration)
-            app.morphs.draw(screen, (app.node_id, self.target), t, still, app.stills.get(self.target))
+            if not app.morphs.draw(screen, (app.node_id, self.target), t, still, app.stills.get(self.target)):
+                screen.fill(app.background)
             # The old caption fades out over the first third, the new one in over the last third.
             app.draw_caption(screen, app.node_id, 1.0 - min(1.0, t * 3))
             app.draw_caption(screen, self.target, max(0.0, t * 3 - 2))
             return
         if still is not None:
-            blit_centred(screen, still)
+            draw_centred(screen, still, app.background)
+        else:
+            screen.fill(app.background)
         fade_in = (self.clock - self.phase_start) / app.settings.display.transition_s
         app.draw_caption(screen, app.node_id, min(1.0, fade_in))
 
@@ -155,6 +152,10 @@ class GeneratingScene(Scene):
         self.fraction = 0.0
         self.preview: pygame.Surface | None = None
         self._preview_at = -1.0
+        self._dimmed_surface: pygame.Surface | None = None
+        self._dimmed_of: pygame.Surface | None = None  # the parent still `_dimmed_surface` was made from
+        self._blank_surface: pygame.Surface | None = None
+        self._label: tuple[str, pygame.Surface] | None = None  # the status text and its rendered panel
         self.reason = ""
         self.font = font_with_height(max(24, round(app.settings.display.caption_px * 1.2 * app.screen_size[1] / 1080)))
 
@@ -206,20 +207,43 @@ class GeneratingScene(Scene):
 
     def draw(self, screen: pygame.Surface) -> None:
         app = self.app
-        screen.fill(app.background)
         now = app.now
         parent = app.stills.get(self.parent_id) if self.parent_id is not None else None
         if self.state in ("waiting", "failed"):
+            weight = (80 + 175 * ease(self.fraction)) / 255
             if parent is not None:
-                blit_centred(screen, parent, 110)
-            if self.preview is not None:
-                blit_centred(screen, self.preview, round(80 + 175 * ease(self.fraction)))
+                # The dimmed parent and the preview are blended a strip per frame, not drawn each frame.
+                app.morphs.blender.draw(screen, self._dimmed(parent), self.preview, weight,
+                                        ("generating", self.parent_id), id(self.preview))
+            elif self.preview is not None:
+                app.morphs.blender.draw(screen, self._blank(), self.preview, weight,
+                                        ("generating", None), id(self.preview))
+            else:
+                screen.fill(app.background)
             key = "display.generating" if self.state == "waiting" else "display.generation_failed"
             self._draw_status(screen, app.texts(key), now)
             return
         t = 1.0 if self.state == "hold" else ease((now - self.state_start) / app.settings.display.morph_s)
-        app.morphs.draw(screen, (self.parent_id, self.child_id), t, parent, app.stills.get(self.child_id))
+        if not app.morphs.draw(screen, (self.parent_id, self.child_id), t, parent, app.stills.get(self.child_id)):
+            screen.fill(app.background)
         app.draw_caption(screen, self.child_id, t)
+
+    def _dimmed(self, parent: pygame.Surface) -> pygame.Surface:
+        """Return the parent blended at alpha 110 over the background, made once per parent."""
+        if self._dimmed_of is not parent:
+            dimmed = pygame.Surface(parent.get_size(), 0, parent)
+            dimmed.fill(self.app.background)
+            parent.set_alpha(110)
+            dimmed.blit(parent, (0, 0))
+            parent.set_alpha(None)
+            self._dimmed_surface, self._dimmed_of = dimmed, parent
+        return self._dimmed_surface
+
+    def _blank(self) -> pygame.Surface:
+        if self._blank_surface is None:
+            self._blank_surface = pygame.Surface(self.app.screen_size)
+            self._blank_surface.fill(self.app.background)
+        return self._blank_surface
 
     def _draw_status(self, screen: pygame.Surface, text: str, now: float) -> None:
         width, height = screen.get_size()
@@ -234,7 +258,9 @@ class GeneratingScene(Scene):
         filled = bar.copy()
         filled.width = round(bar.width * min(1.0, self.fraction))
         pygame.draw.rect(screen, (240, 236, 228), filled)
-        label = framed_text([self.font.render(text, True, (240, 236, 228))], width)
+        if self._label is None or self._label[0] != text:
+            self._label = (text, framed_text([self.font.render(text, True, (240, 236, 228))], width))
+        label = self._label[1]
         screen.blit(label, label.get_rect(midtop=(width // 2, bar.bottom + height // 30)))
 
 
