@@ -4,8 +4,9 @@ The search runs on a downscaled frame, first in a box around the most detailed
 area. Colour edges (Canny on the strongest RGB channel gradient) feed a
 probabilistic Hough transform. Every quadrilateral made of two roughly
 horizontal and two roughly vertical lines is scored by how much of its sides
-lies on edges that run along them, and by detail inside against plain wall
-outside. A picture frame shows as a
+lies on edges that run along them, by detail inside against plain wall
+outside, and by its overlap with the whole detailed area. That overlap makes a
+rectangle of straight edges inside the painting lose to the canvas. A picture frame shows as a
 uniform band between two nested quadrilaterals, and the inner one is taken.
 Each side is then refined at full resolution: the strongest edge across the
 side is found at many points and a line is fitted through them with RANSAC, so
@@ -66,11 +67,14 @@ class _Lines:
 def detect_canvas(image: np.ndarray, detect_side: int = 480, min_area: float = 0.005) -> Detection:
     """Find the canvas in an RGB frame (HxWx3 uint8); `min_area` is a fraction of the frame.
 
-    The frame is searched at `detect_side` pixels on its long side; a small canvas
-    is searched again in a box around it at up to full resolution.
+    The whole frame is searched at `detect_side` pixels on its long side. The box
+    around the most detailed area is searched too, at up to full resolution, so a
+    small canvas is found at a finer scale. The better-scoring result is refined.
     """
-    # TODO: short of its targets on the capture benchmark (mean Jaccard 0.90 against 0.97,
-    # about 70 ms of processor time per 1920x1080 frame against 30 ms); see BENCHMARKS.md.
+    # TODO: short of its targets on the capture benchmark, see BENCHMARKS.md. The mean
+    # Jaccard index is 0.96 (target 0.97) and the worst 0.41 (target 0.85). Searching both
+    # the whole frame and a box costs over 100 ms of processor time per 1920x1080 frame,
+    # against a target of 30 ms.
     height, width = image.shape[:2]
     scale = min(1.0, detect_side / max(height, width))
     small = cv2.resize(image, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
@@ -339,9 +343,9 @@ def _best_quadrilateral(lines: _Lines, gradient_x: np.ndarray, gradient_y: np.nd
 def _texture_overlap(quads: np.ndarray, scores: np.ndarray, texture: np.ndarray) -> np.ndarray:
     """Return, for the best-scoring quadrilaterals, their Jaccard index with the detailed area.
 
-    A quadrilateral inside the painting, made of straight edges the painting
-    itself contains, leaves detail outside; one around a picture frame or an easel
-    takes in plain wood. Both overlap the detailed area less than the canvas does.
+    A quadrilateral of straight edges inside the painting leaves detail outside.
+    One around a picture frame or an easel takes in plain wood. Both overlap the
+    detailed area less than the canvas does.
     Quadrilaterals outside the best COVERAGE_CANDIDATES score 0.
     """
     step = 2  # the detailed area is compared at half the searched resolution
