@@ -122,6 +122,9 @@ class App:
             WalkScene(self), GeneratingScene(self), TreeScene(self), LiveScene(self))}
         self.scene = self.scenes["walk"]
         self._fade: tuple[float, Scene, Scene] | None = None  # start time, from, to
+        self._fade_still: pygame.Surface | None = None  # the scene shown during a half of the fade
+        self._fade_blank: pygame.Surface | None = None
+        self._fade_drawn: tuple[float, str] | None = None  # (fade start, scene) drawn into _fade_still
         self.clock = pygame.time.Clock()
         self.now = time.monotonic()
         self.loader.request("nodes")
@@ -225,12 +228,10 @@ class App:
         if self.blackout:
             self.screen.fill((0, 0, 0))
             return
-        fade = self._fade_amount(now)
-        self.scene.draw(self.screen)
-        if fade > 0.0:
-            overlay = self._fade_overlay()
-            overlay.set_alpha(round(255 * fade))
-            self.screen.blit(overlay, (0, 0))
+        if self._fade is not None:
+            self._draw_fade(now)
+        else:
+            self.scene.draw(self.screen)
         self.notice.draw(self.screen, now)
         if self.show_status:
             self.status.draw(self.screen, self.status_lines(), now)
@@ -242,13 +243,24 @@ class App:
         x = (now - self._fade[0]) / self.settings.display.transition_s
         return ease(1.0 - abs(2.0 * x - 1.0))
 
-    def _fade_overlay(self) -> pygame.Surface:
-        overlay = getattr(self, "_overlay", None)
-        if overlay is None:
-            overlay = pygame.Surface(self.screen_size).convert()
-            overlay.fill(self.background)
-            self._overlay = overlay
-        return overlay
+    def _draw_fade(self, now: float) -> None:
+        """Draw the scene change: the old scene fades to the background, then the new one in.
+
+        Each half shows a still of its scene, drawn once, so the blend can be
+        composed a strip per frame like a morph's.
+        """
+        started, old, new = self._fade
+        second_half = now - started >= self.settings.display.transition_s / 2
+        scene = new if second_half else old
+        if self._fade_still is None:
+            self._fade_still = pygame.Surface(self.screen_size, 0, self.screen)
+            self._fade_blank = pygame.Surface(self.screen_size, 0, self.screen)
+            self._fade_blank.fill(self.background)
+        if self._fade_drawn != (started, scene.name):
+            scene.draw(self._fade_still)
+            self._fade_drawn = (started, scene.name)
+        self.morphs.blender.draw(self.screen, self._fade_blank, self._fade_still, 1.0 - self._fade_amount(now),
+                                 ("fade", started, scene.name), 0)
 
     # --- input ---------------------------------------------------------------------------
 
