@@ -191,7 +191,7 @@ def render_video(pictures: Sequence[np.ndarray], out: Path | str, settings: Vide
 
 def walk_node_ids(archive) -> list[int]:
     """Return the visible nodes in genealogy-walk order: depth first, each child after its parent."""
-    from installation.cli.archive_commands import walk_tree
+    from installation.familytree import walk_tree
 
     return [node.id for _, node in walk_tree(archive.nodes(include_hidden=False))]
 

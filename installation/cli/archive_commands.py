@@ -7,6 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
+from installation.familytree import walk_tree
 from installation.texts import TwowayError
 
 log = logging.getLogger(__name__)
@@ -106,27 +107,6 @@ def print_tree(args: argparse.Namespace, context) -> int:
     for depth, node in walk_tree(nodes):
         print("    " * depth + describe_node(node, context.texts))
     return 0
-
-
-def walk_tree(nodes) -> list:
-    """Return (depth, node) pairs in depth-first order, each node under its first parent.
-
-    A node whose first parent is missing (hidden) is shown at the top level.
-    """
-    by_id = {node.id: node for node in nodes}
-    children: dict[int, list] = {}
-    roots = []
-    for node in nodes:
-        parent = next((p for p in node.parents if p in by_id), None)
-        (children.setdefault(parent, []) if parent is not None else roots).append(node)
-
-    order = []
-    stack = [(0, node) for node in reversed(roots)]
-    while stack:
-        depth, node = stack.pop()
-        order.append((depth, node))
-        stack.extend((depth + 1, child) for child in reversed(children.get(node.id, [])))
-    return order
 
 
 def describe_node(node, texts) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from installation.familytree import walk_tree
+
 
 class Genealogy:
     """Visible nodes in walk order: depth first from each first painting, children in id order.
@@ -18,19 +20,7 @@ class Genealogy:
         self._position = {node_id: i for i, node_id in enumerate(self.order)}
 
     def _walk_order(self, nodes) -> list[int]:
-        children: dict[int | None, list[int]] = {}
-        for node in nodes:
-            parent = next((p for p in node.parents if p in self.all_nodes), None)
-            children.setdefault(parent, []).append(node.id)
-        order = []
-        # Iterative depth-first walk, so very deep genealogies need no recursion.
-        stack = list(reversed(children.get(None, [])))
-        while stack:
-            node_id = stack.pop()
-            if node_id in self.nodes:
-                order.append(node_id)
-            stack.extend(reversed(children.get(node_id, [])))
-        return order
+        return [node.id for _, node in walk_tree(nodes) if node.id in self.nodes]
 
     def __contains__(self, node_id) -> bool:
         return node_id in self.nodes
