@@ -94,9 +94,9 @@ def main() -> int:
 
         # CPU time per function is meaningful even on a loaded machine, unlike wall time.
         profiler = cProfile.Profile(time.process_time)
-        update, draw = app._update, app._draw
-        app._update = lambda *a: _profiled(profiler, update, *a)
-        app._draw = lambda *a: _profiled(profiler, draw, *a)
+        timed_update, timed_draw = app._update, app._draw
+        app._update = lambda *a: _profiled(profiler, timed_update, *a)
+        app._draw = lambda *a: _profiled(profiler, timed_draw, *a)
     work_cpu: list[float] = []
     rss_start = process.memory_info().rss
     cpu_start = process.cpu_times()

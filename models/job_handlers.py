@@ -35,9 +35,9 @@ def generate(params: dict, context: JobContext) -> dict:
     """Make children of node `params["node_id"]` and store them; return {"node_ids": [...]}.
 
     Optional params: "network" (default networks.network), "count" (default 1),
-    "seed" (default random), "side" in pixels (default networks.output_side) and
-    "vary_from", the first scale that gets new noise (multiscale only; default
-    multiscale.vary_from_scale).
+    "seed" (default random) and "side" in pixels (default networks.output_side).
+    A multiscale job also takes "vary_from", the first scale that gets new noise
+    (default multiscale.vary_from_scale).
     Nothing is stored unless every child was made.
     """
     node_id = int(params["node_id"])

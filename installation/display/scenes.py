@@ -75,9 +75,9 @@ class WalkScene(Scene):
 
         elapsed = self.clock - self.phase_start
         if self.phase == "hold":
-            # TODO: show the multiscale network's breathe() motion while a latent node holds. Each
-            # breathing frame is a full decode in the worker, which then serves no visitor or morph
-            # job, and the frame ring holds only morph frames; so the still is shown instead.
+            # TODO: show the multiscale network's breathe() motion while a latent node holds. The still
+            # is shown instead, because each breathing frame would be a full decode in the worker,
+            # which would then serve no visitor or morph job.
             upcoming = genealogy.next_of(app.node_id)
             app.stills.get(app.node_id)
             if upcoming is not None and upcoming != app.node_id:

@@ -1,4 +1,4 @@
-"""The worker's generate job on multiscale children, and the job kinds it knows."""
+"""The worker's generate job on multiscale children, and the registered job kinds."""
 
 import pytest
 import torch
