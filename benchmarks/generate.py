@@ -1,7 +1,8 @@
 """Time the patch network and measure the quality of its children.
 
 For each painting it makes `--children` children at `--side` pixels and prints
-the seconds per child. The first child includes building the parent's pyramid
+the seconds per child: wall time, and CPU time (user + system of this process
+and its children), which other work on a shared machine inflates far less. The first child includes building the parent's pyramid
 and search indexes, which later children reuse. It also prints the peak memory
 of this process and, with `--metrics`, the quality measures of models/metrics.py:
 
@@ -49,6 +50,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=0, help="torch and faiss threads; 0 keeps the default")
     parser.add_argument("--metrics", action="store_true", help="also compute the quality measures")
     parser.add_argument("--paintings", type=Path, default=PAINTINGS, help="folder of JPEG paintings")
+    parser.add_argument("--only", action="append", default=[], metavar="NAME",
+                        help="measure only the painting whose file name contains NAME; repeatable")
     parser.add_argument("--save", type=Path, default=None, help="folder to write the children to")
     parser.add_argument("--set", action="append", default=[], dest="overrides",
                         metavar="SECTION.KEY=VALUE", help="override one setting; repeatable")
@@ -65,11 +68,15 @@ def main() -> int:
           f"{len(paths)} paintings, torch threads {torch_threads()}")
 
     failures = 0
-    for name, parent in images.items():
-        children, seconds = make_children(network, parent, args.children, args.side)
+    measured = [name for name in images if not args.only or any(part in name for part in args.only)]
+    for name in measured:
+        parent = images[name]
+        children, seconds, cpu_seconds = make_children(network, parent, args.children, args.side)
         later = seconds[1:] or seconds
-        print(f"{name}: first child {seconds[0]:.2f} s, later children {np.mean(later):.2f} s mean, "
-              f"{max(later):.2f} s max")
+        later_cpu = cpu_seconds[1:] or cpu_seconds
+        print(f"{name}: first child {seconds[0]:.2f} s wall, {cpu_seconds[0]:.2f} s CPU; "
+              f"later children {np.mean(later):.2f} s wall mean, {max(later):.2f} s max, "
+              f"{np.mean(later_cpu):.2f} s CPU mean, {max(later_cpu):.2f} s max")
         if args.save:
             save_children(args.save, name, children)
         if args.metrics:
@@ -89,14 +96,25 @@ def load_painting(path: Path) -> np.ndarray:
         return np.asarray(image)
 
 
-def make_children(network, parent: np.ndarray, count: int, side: int) -> tuple[list[np.ndarray], list[float]]:
-    children, seconds = [], []
+def make_children(network, parent: np.ndarray, count: int,
+                  side: int) -> tuple[list[np.ndarray], list[float], list[float]]:
+    """Make children from seeds 0..count-1; return them, their wall seconds and their CPU seconds."""
+    children, seconds, cpu_seconds = [], [], []
     for seed in range(count):
         start = time.perf_counter()
+        cpu_start = cpu_time()
         child = network.generate(parent, count=1, seed=seed, side=side)[0]
         seconds.append(time.perf_counter() - start)
+        cpu_seconds.append(cpu_time() - cpu_start)
         children.append(child.image)
-    return children, seconds
+    return children, seconds, cpu_seconds
+
+
+def cpu_time() -> float:
+    """Return the user + system seconds of this process and of its waited-for children."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def print_quality(name: str, parent: np.ndarray, children: list[np.ndarray],

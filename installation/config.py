@@ -190,6 +190,7 @@ class NetworksSettings:
     patch_candidates: int = setting(8, min=1, max=64)
     patch_stride: int = setting(2, min=1, max=7)
     patch_search_dims: int = setting(24, min=4, max=675)
+    patch_coherence_penalty: float = setting(1.0, min=0.0, max=100.0)
 
 
 @dataclass(frozen=True)

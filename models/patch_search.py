@@ -18,18 +18,43 @@ import numpy as np
 import torch
 
 EXACT_BELOW = 4096  # keys; smaller sets are searched exactly
-TRAINING_POINTS_PER_LIST = 32  # k-means training sample per inverted list
 PCA_SAMPLE = 20_000  # patches used to fit the PCA
 CHUNK_ELEMENTS = 32_000_000  # floats in one chunk of the distance matrix on CUDA
 
 
-class FaissPatchIndex:
-    """An approximate index over key patches (N x D float32), searched on the CPU."""
+class PatchProjection:
+    """A PCA projection of patches (N x D float32) onto their `dims` directions of largest variance."""
 
-    def __init__(self, keys: np.ndarray, dims: int, probes: int = 3, seed: int = 0):
+    def __init__(self, patches: np.ndarray, dims: int, seed: int = 0, sample_size: int = PCA_SAMPLE):
+        sample = _sample_rows(np.asarray(patches, dtype=np.float32), sample_size, seed)
+        self.mean = sample.mean(axis=0)
+        centred = sample - self.mean
+        covariance = centred.T @ centred / max(len(centred) - 1, 1)
+        _, vectors = np.linalg.eigh(covariance.astype(np.float64))
+        # eigh sorts ascending; keep the `dims` directions of largest variance.
+        dims = min(dims, patches.shape[1])
+        self.basis = np.ascontiguousarray(vectors[:, ::-1][:, :dims], dtype=np.float32)
+
+    def __call__(self, patches: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray((patches - self.mean) @ self.basis, dtype=np.float32)
+
+
+class FaissPatchIndex:
+    """An approximate index over key patches (N x D float32), searched on the CPU.
+
+    `projection` lets several indexes share one PCA (the scales of one
+    pyramid); without it a PCA to `dims` dimensions is fitted on the keys.
+    The inverted lists come from k-means over `points_per_list` keys per list
+    and `kmeans_iterations` iterations; fewer build faster but spread keys
+    over the lists less evenly.
+    """
+
+    def __init__(self, keys: np.ndarray, dims: int, probes: int = 3, seed: int = 0,
+                 projection: PatchProjection | None = None,
+                 points_per_list: int = 32, kmeans_iterations: int = 8):
         keys = np.ascontiguousarray(keys, dtype=np.float32)
         self.count = keys.shape[0]
-        self._fit_pca(keys, min(dims, keys.shape[1]), seed)
+        self.project = projection or PatchProjection(keys, dims, seed)
         reduced = self.project(keys)
 
         if self.count < EXACT_BELOW:
@@ -41,25 +66,13 @@ class FaissPatchIndex:
             quantizer = faiss.IndexFlatL2(reduced.shape[1])
             self.index = faiss.IndexIVFFlat(quantizer, reduced.shape[1], lists)
             # A seeded subsample keeps k-means, and so the search, the same for a seed.
-            sample = _sample_rows(reduced, lists * TRAINING_POINTS_PER_LIST, seed)
+            sample = _sample_rows(reduced, lists * points_per_list, seed)
             self.index.cp.seed = seed
-            self.index.cp.niter = 8
-            self.index.cp.min_points_per_centroid = TRAINING_POINTS_PER_LIST
+            self.index.cp.niter = kmeans_iterations
+            self.index.cp.min_points_per_centroid = points_per_list
             self.index.train(sample)
             self.index.nprobe = probes
         self.index.add(reduced)
-
-    def _fit_pca(self, keys: np.ndarray, dims: int, seed: int) -> None:
-        sample = _sample_rows(keys, PCA_SAMPLE, seed).astype(np.float64)
-        self.mean = sample.mean(axis=0)
-        covariance = np.cov(sample - self.mean, rowvar=False)
-        values, vectors = np.linalg.eigh(covariance)
-        # eigh sorts ascending; keep the `dims` directions of largest variance.
-        self.basis = np.ascontiguousarray(vectors[:, ::-1][:, :dims], dtype=np.float32)
-        self.mean = self.mean.astype(np.float32)
-
-    def project(self, patches: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray((patches - self.mean) @ self.basis, dtype=np.float32)
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Return (distances, indices), each queries x k; indices are -1 where fewer than k were found."""

@@ -4,15 +4,18 @@ No training and no weights. The parent is scaled to the child's size and made
 into an image pyramid. At the coarsest scale noise is added to the parent, and
 at every scale each patch of the current image is replaced by its nearest
 patch of the parent at that scale. Overlapping patches are folded back by
-averaging, a few passes per scale, and the result is scaled up to start the
-next finer scale. The noise changes the layout, and the patches keep the
-parent's strokes and colours.
+a weighted average, a few passes per scale, and the result is scaled up to
+start the next finer scale. The noise changes the layout, and the patches
+keep the parent's strokes and colours. Each scale starts by matching the
+image's colour histograms to the parent's.
 
 The search picks among the `patch_candidates` nearest patches by distance
 divided by (coverage + that parent patch's best distance to any patch of the
 image). So a parent patch that already matches some patch very well counts as
 farther for the others, and every part of the parent tends to be used rather
-than one region repeated.
+than one region repeated. At the finer scales every other patch (a
+checkerboard) avoids the offset its neighbours copy from, so no large region
+of the parent comes back verbatim.
 """
 
 from __future__ import annotations
@@ -28,13 +31,17 @@ import torch
 import torch.nn.functional as F
 
 from models.base import Abilities, Child, MIN_INPUT_SIDE, Network, Progress, fit_side
-from models.patch_search import FaissPatchIndex, TorchPatchIndex
+from models.patch_search import FaissPatchIndex, PatchProjection, TorchPatchIndex
 
 log = logging.getLogger(__name__)
 
 MAX_KEYS_AT_STRIDE_ONE = 250_000  # parent patches; above this keys are taken every 2 pixels
 PREVIEW_SIDE = 256  # long side of progress previews, in pixels
 NOISE_CELL = 3  # pixels of the coarsest scale per cell of the noise grid
+PCA_SAMPLE = 8_000  # patches, drawn from every scale, that fit the pyramid's one PCA
+POINTS_PER_LIST = 20  # k-means training keys per inverted list of a scale's index
+KMEANS_ITERATIONS = 5  # rough lists suffice because the search probes several
+PATCH_WEIGHT_SIGMA = 0.25  # standard deviation of the fold weights, as a fraction of the patch side
 
 
 @dataclass
@@ -49,7 +56,7 @@ class Scale:
 
 class PatchNetwork(Network):
     name = "patches"
-    version = "1"
+    version = "2"
     abilities = Abilities(
         needs_training=False, has_latent=False,
         description="recomposes the parent's own patches coarse to fine; instant, no training")
@@ -72,18 +79,22 @@ class PatchNetwork(Network):
             scale = pyramid[level]
             if image.shape[1:] != scale.image.shape[1:]:
                 image = _resize(image, scale.image.shape[1:])
+            # The noise and the averaging of overlaps drift the colours, so matching
+            # each channel's histogram to the parent's keeps its palette and balance.
+            image = _match_histograms(image, scale.image)
             is_coarsest = level == len(pyramid) - 1
             passes = self.options.patch_coarsest_iterations if is_coarsest else self.options.patch_iterations
             stride = 1 if is_coarsest else self.options.patch_stride
             for _ in range(passes):
                 progress.check()
-                image = self._replace_patches(image, scale, stride)
+                image = self._replace_patches(image, scale, stride, break_coherence=not is_coarsest)
             done += work[level]
             progress.report(done, f"scale {len(pyramid) - level}/{len(pyramid)}", _preview(image))
 
         pixels = _to_uint8(image)
         extra = {"scales": len(pyramid), "patch_size": self.options.patch_size,
-                 "noise": self.options.patch_noise, "coverage": self.options.patch_coverage}
+                 "noise": self.options.patch_noise, "coverage": self.options.patch_coverage,
+                 "coherence_penalty": self.options.patch_coherence_penalty}
         return Child(image=pixels, seed=seed, latent=None, extra=extra)
 
     def _noisy_start(self, coarsest: torch.Tensor, seed: int) -> torch.Tensor:
@@ -93,8 +104,8 @@ class PatchNetwork(Network):
         parent patch is nearest, so every seed would give back the parent. Noise
         on a coarse grid, scaled up smoothly, moves whole regions instead.
         """
-        # TODO: on smooth paintings children still copy regions over a quarter of their area
-        # (benchmarks/BENCHMARKS.md). A larger warp breaks them up but moves children away from the parent.
+        # TODO: the warp still trades nearness to the parent (patch SWD) against diversity, and on
+        # paintings of flat colour fields (Picabia's Udnie) children stay farther than the target.
         # Drawn on the CPU so a seed gives the same noise on any device.
         generator = torch.Generator().manual_seed(seed)
         height, width = coarsest.shape[1:]
@@ -127,9 +138,18 @@ class PatchNetwork(Network):
 
         self._pyramid = []  # frees the previous parent's indexes first
         height, width = fit_side(*parent.shape[:2], side)
+        images = []
         for size in self._scale_sizes(height, width):
             pixels = cv2.resize(parent, (size[1], size[0]), interpolation=_interpolation(parent, size))
-            self._pyramid.append(self._index_scale(pixels))
+            images.append(torch.from_numpy(pixels).permute(2, 0, 1).float().div_(255).to(self.device))
+
+        # One PCA for every scale: patch statistics change little between scales,
+        # and fitting it once keeps the first child of a parent cheap.
+        projection = None
+        if self.device == "cpu":
+            projection = PatchProjection(self._sample_patches(images), self.options.patch_search_dims,
+                                         sample_size=PCA_SAMPLE)
+        self._pyramid = [self._index_scale(image, projection) for image in images]
         self._pyramid_key = key
         log.debug("built a %d-scale pyramid of a %dx%d parent at %d px",
                   len(self._pyramid), parent.shape[1], parent.shape[0], side)
@@ -146,8 +166,19 @@ class PatchNetwork(Network):
             sizes.append((next_height, next_width))
         return sizes
 
-    def _index_scale(self, pixels: np.ndarray) -> Scale:
-        image = torch.from_numpy(pixels).permute(2, 0, 1).float().div_(255).to(self.device)
+    def _sample_patches(self, images: list[torch.Tensor]) -> np.ndarray:
+        """Return up to PCA_SAMPLE patches (N x 3*size*size) taken evenly from every scale."""
+        size = self.options.patch_size
+        per_scale = PCA_SAMPLE // len(images) + 1
+        generator = torch.Generator().manual_seed(0)
+        samples = []
+        for image in images:
+            patches = F.unfold(image[None].cpu(), size)[0]  # (3 * size * size) x patches
+            chosen = torch.randperm(patches.shape[1], generator=generator)[:per_scale]
+            samples.append(patches[:, chosen].T)
+        return torch.cat(samples).numpy()
+
+    def _index_scale(self, image: torch.Tensor, projection: PatchProjection | None) -> Scale:
         size = self.options.patch_size
         rows, columns = image.shape[1] - size + 1, image.shape[2] - size + 1
         stride = 1 if rows * columns <= MAX_KEYS_AT_STRIDE_ONE else 2
@@ -159,7 +190,8 @@ class PatchNetwork(Network):
         key_columns = grid_columns.repeat(len(grid_rows)).numpy()
 
         if self.device == "cpu":
-            index = FaissPatchIndex(keys.numpy(), self.options.patch_search_dims)
+            index = FaissPatchIndex(keys.numpy(), self.options.patch_search_dims, projection=projection,
+                                    points_per_list=POINTS_PER_LIST, kmeans_iterations=KMEANS_ITERATIONS)
         else:
             # NOTE: the CUDA path (exact search in torch) has not run on a GPU yet; only the CPU path is tested.
             index = TorchPatchIndex(keys)
@@ -178,7 +210,8 @@ class PatchNetwork(Network):
 
     # --- one pass of patch replacement ------------------------------------------------------
 
-    def _replace_patches(self, image: torch.Tensor, scale: Scale, stride: int) -> torch.Tensor:
+    def _replace_patches(self, image: torch.Tensor, scale: Scale, stride: int,
+                         break_coherence: bool) -> torch.Tensor:
         """Replace every patch of `image` (taken every `stride` pixels) by a parent patch and fold."""
         size = self.options.patch_size
         height, width = image.shape[1:]
@@ -187,34 +220,95 @@ class PatchNetwork(Network):
         padded_width = size + stride * math.ceil((width - size) / stride)
         padded = F.pad(image[None], (0, padded_width - width, 0, padded_height - height), mode="replicate")
         queries = F.unfold(padded, size, stride=stride)[0].T  # patches x (3 * size * size)
+        grid = ((padded_height - size) // stride + 1, (padded_width - size) // stride + 1)
 
         if isinstance(scale.index, FaissPatchIndex):
             distances, candidates = scale.index.search(queries.numpy(), self.options.patch_candidates)
         else:
             distances, candidates = scale.index.search(queries, self.options.patch_candidates)
-        chosen = self._pick_with_coverage(distances, candidates, scale.index.count)
+        distances, candidates = _drop_missing(distances, candidates)
+        scores = self._coverage_scores(distances, candidates, scale.index.count)
+        chosen = candidates[np.arange(len(candidates)), np.argmin(scores, axis=1)]
+        if break_coherence and candidates.shape[1] > 1:
+            chosen = self._break_coherence(distances, candidates, chosen, scale, grid, stride)
 
+        # Fold with a Gaussian weight per patch pixel: the patch centres dominate,
+        # which keeps strokes sharper than a plain average of the overlaps.
+        weights = self._patch_weights(image.device).repeat(3)[:, None]  # (3 * size * size) x 1
         values = _gather_patches(scale.image, scale.key_rows[chosen], scale.key_columns[chosen], size)
         output_size = (padded_height, padded_width)
-        summed = F.fold(values[None], output_size, size, stride=stride)
-        counts = F.fold(torch.ones_like(values[None]), output_size, size, stride=stride)
+        summed = F.fold((values * weights)[None], output_size, size, stride=stride)
+        counts = F.fold(weights.expand_as(values)[None], output_size, size, stride=stride)
         return (summed / counts)[0, :, :height, :width]
 
-    def _pick_with_coverage(self, distances: np.ndarray, candidates: np.ndarray, keys: int) -> np.ndarray:
-        """Return one key per query: the candidate with the lowest coverage-weighted distance."""
-        missing = candidates < 0
-        distances = np.where(missing, np.inf, distances)
-        candidates = np.where(missing, 0, candidates)
-        if distances.shape[1] == 1:
-            return candidates[:, 0]
+    def _patch_weights(self, device) -> torch.Tensor:
+        """Return the fold weight of each pixel of a patch (size * size), a Gaussian around its centre."""
+        size = self.options.patch_size
+        steps = torch.arange(size, dtype=torch.float32) - (size - 1) / 2
+        sigma = size * PATCH_WEIGHT_SIGMA
+        line = torch.exp(-steps ** 2 / (2 * sigma ** 2))
+        return (line[:, None] * line[None, :]).reshape(-1).to(device)
 
-        # Each key's best distance to any query among the candidates found.
+    def _coverage_scores(self, distances: np.ndarray, candidates: np.ndarray, keys: int) -> np.ndarray:
+        """Return each candidate's distance divided by (coverage + the candidate's best distance to any query).
+
+        A parent patch that already matches some query very well counts as
+        farther for the other queries, so every part of the parent tends to be used.
+        """
+        if distances.shape[1] == 1:
+            return distances
         best_for_key = np.full(keys, np.inf, dtype=np.float64)
         np.minimum.at(best_for_key, candidates.ravel(), distances.ravel())
         typical = float(np.median(distances[:, 0]))
         coverage = self.options.patch_coverage * typical + 1e-8
-        scores = distances / (coverage + best_for_key[candidates])
-        return candidates[np.arange(len(candidates)), np.argmin(scores, axis=1)]
+        return distances / (coverage + best_for_key[candidates])
+
+    def _break_coherence(self, distances: np.ndarray, candidates: np.ndarray, chosen: np.ndarray,
+                         scale: Scale, grid: tuple[int, int], stride: int) -> np.ndarray:
+        """Return `chosen` with every other query (a checkerboard) moved off its neighbours' offset.
+
+        Neighbouring queries that take parent patches with one offset (parent
+        position minus query position) copy a whole region of the parent
+        verbatim. On the odd squares of a checkerboard, each candidate near
+        the offset of one of the four neighbours' choices gets
+        `patch_coherence_penalty` times the typical distance added. So the
+        copied regions break up wherever the parent has another patch nearly as near.
+        """
+        rows, columns = grid
+        query_rows = np.repeat(np.arange(rows) * stride, columns)
+        query_columns = np.tile(np.arange(columns) * stride, rows)
+        # Offsets of each candidate (queries x k) and of each query's choice (rows x columns).
+        candidate_rows = scale.key_rows[candidates] - query_rows[:, None]
+        candidate_columns = scale.key_columns[candidates] - query_columns[:, None]
+        chosen_rows = (scale.key_rows[chosen] - query_rows).reshape(rows, columns)
+        chosen_columns = (scale.key_columns[chosen] - query_columns).reshape(rows, columns)
+
+        # A candidate within `stride` pixels of a neighbour's offset continues that
+        # neighbour's region, shifted by less than the patch grid's step.
+        shared = np.zeros(candidates.shape, dtype=bool)
+        for neighbour_rows, neighbour_columns in zip(_neighbours(chosen_rows), _neighbours(chosen_columns)):
+            near_rows = np.abs(candidate_rows - neighbour_rows.reshape(-1, 1)) <= stride
+            near_columns = np.abs(candidate_columns - neighbour_columns.reshape(-1, 1)) <= stride
+            shared |= near_rows & near_columns
+
+        typical = float(np.median(distances[:, 0])) + 1e-8
+        penalised = distances + self.options.patch_coherence_penalty * typical * shared
+        scores = self._coverage_scores(penalised, candidates, scale.index.count)
+        moved = candidates[np.arange(len(candidates)), np.argmin(scores, axis=1)]
+        odd = ((np.arange(rows)[:, None] + np.arange(columns)[None, :]) % 2 == 1).reshape(-1)
+        return np.where(odd, moved, chosen)
+
+
+def _neighbours(grid: np.ndarray) -> list[np.ndarray]:
+    """Return the grid's values above, below, left and right of each cell; the borders repeat the cell's own."""
+    padded = np.pad(grid, 1, mode="edge")
+    return [padded[:-2, 1:-1], padded[2:, 1:-1], padded[1:-1, :-2], padded[1:-1, 2:]]
+
+
+def _drop_missing(distances: np.ndarray, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the search results with missing candidates (index -1) made infinitely far."""
+    missing = candidates < 0
+    return np.where(missing, np.inf, distances), np.where(missing, 0, candidates)
 
 
 def _gather_patches(image: torch.Tensor, rows: np.ndarray, columns: np.ndarray,
@@ -227,6 +321,15 @@ def _gather_patches(image: torch.Tensor, rows: np.ndarray, columns: np.ndarray,
     flat = (starts[:, None] + window[None, :]).to(image.device)  # patches x size*size
     values = image.reshape(3, -1)[:, flat]  # 3 x patches x size*size
     return values.permute(0, 2, 1).reshape(3 * size * size, -1)
+
+
+def _match_histograms(image: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """Return `image` with each channel's values replaced so their histogram equals `reference`'s (same size)."""
+    flat = image.reshape(3, -1)
+    order = torch.argsort(flat, dim=1)
+    target = torch.sort(reference.reshape(3, -1), dim=1).values
+    matched = torch.empty_like(flat).scatter_(1, order, target)
+    return matched.reshape(image.shape)
 
 
 def _resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

@@ -1,0 +1,104 @@
+"""The patch network's own steps: histogram matching, coherence breaking, the shared PCA."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from installation.config import Settings
+from models import metrics
+from models.patch_search import FaissPatchIndex
+from models.patches import PatchNetwork, Scale, _match_histograms
+from tests.conftest import painting_paths
+
+
+def patch_network(**values) -> PatchNetwork:
+    settings = Settings()
+    networks = dataclasses.replace(settings.networks, **values)
+    return PatchNetwork(dataclasses.replace(settings, networks=networks), "cpu")
+
+
+@pytest.fixture(scope="module")
+def parent() -> np.ndarray:
+    with Image.open(painting_paths()[1]) as image:
+        return np.asarray(image.convert("RGB").resize((96, 72)))
+
+
+def test_histogram_matching_takes_reference_values():
+    generator = torch.Generator().manual_seed(0)
+    image = torch.rand((3, 10, 12), generator=generator)
+    reference = torch.rand((3, 10, 12), generator=generator) ** 2
+    matched = _match_histograms(image, reference)
+    for channel in range(3):
+        assert torch.equal(matched[channel].flatten().sort().values,
+                           reference[channel].flatten().sort().values)
+
+
+def test_histogram_matching_keeps_pixel_order():
+    image = torch.linspace(0, 1, 3 * 4 * 5).reshape(3, 4, 5)
+    reference = torch.rand((3, 4, 5), generator=torch.Generator().manual_seed(1))
+    matched = _match_histograms(image, reference)
+    for channel in range(3):
+        assert torch.equal(torch.argsort(matched[channel].flatten()),
+                           torch.argsort(image[channel].flatten()))
+
+
+def test_coherence_break_moves_odd_squares_off_shared_offset():
+    # Four by four queries at stride 1 all choose keys at offset (0, 0). The
+    # second candidate of each lies 5 pixels further right and is nearly as near.
+    network = patch_network(patch_coherence_penalty=3.0)
+    rows, columns, width = 4, 4, 20
+    key_rows = np.repeat(np.arange(rows + 1), width)
+    key_columns = np.tile(np.arange(width), rows + 1)
+    scale = Scale(torch.zeros((3, rows + 1, width)), FaissPatchIndex(np.zeros((8, 3), np.float32), 3),
+                  key_rows, key_columns)
+    scale.index.count = len(key_rows)
+    query_rows, query_columns = np.divmod(np.arange(rows * columns), columns)
+    same = query_rows * width + query_columns
+    shifted = same + 5
+    candidates = np.stack([same, shifted], axis=1)
+    distances = np.stack([np.full(len(same), 1.0), np.full(len(same), 1.5)], axis=1)
+
+    chosen = network._break_coherence(distances, candidates, same.copy(), scale, (rows, columns), 1)
+
+    odd = (query_rows + query_columns) % 2 == 1
+    assert np.array_equal(chosen[odd], shifted[odd])
+    assert np.array_equal(chosen[~odd], same[~odd])
+
+
+def test_coherence_break_off_keeps_best_choice():
+    network = patch_network(patch_coherence_penalty=0.0)
+    rows, columns, width = 2, 2, 10
+    key_rows = np.repeat(np.arange(rows + 1), width)
+    key_columns = np.tile(np.arange(width), rows + 1)
+    scale = Scale(torch.zeros((3, rows + 1, width)), FaissPatchIndex(np.zeros((8, 3), np.float32), 3),
+                  key_rows, key_columns)
+    scale.index.count = len(key_rows)
+    same = np.array([0, 1, width, width + 1])
+    candidates = np.stack([same, same + 5], axis=1)
+    distances = np.stack([np.full(4, 1.0), np.full(4, 1.5)], axis=1)
+    chosen = network._break_coherence(distances, candidates, same.copy(), scale, (rows, columns), 1)
+    assert np.array_equal(chosen, same)
+
+
+def test_pyramid_scales_share_one_projection(parent):
+    network = patch_network(patch_coarsest_side=16)
+    pyramid = network._build_pyramid(parent, 96)
+    projections = {id(scale.index.project) for scale in pyramid}
+    assert len(pyramid) > 1
+    assert len(projections) == 1
+
+
+def test_child_same_seed_same_image(parent):
+    network = patch_network(patch_coarsest_side=16, patch_iterations=1, patch_coarsest_iterations=2)
+    first = network.generate(parent, seed=3, side=64)[0].image
+    second = network.generate(parent, seed=3, side=64)[0].image
+    assert np.array_equal(first, second)
+
+
+def test_child_copies_no_large_region(parent):
+    network = patch_network(patch_coarsest_side=16, patch_iterations=2, patch_coarsest_iterations=4)
+    child = network.generate(parent, seed=0, side=96)[0].image
+    assert metrics.largest_copy(child, parent) <= 0.25
