@@ -113,3 +113,11 @@ def test_display_does_not_import_torch(tmp_path):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_scene_change_fades_through_background(app):
+    assert run_until(app, lambda: app.stills.get(app.node_id) is not None)
+    app.show_scene("tree")
+    app._draw(app.now + app.settings.display.transition_s / 2)
+    centre = app.screen.get_at((SIZE[0] // 2, SIZE[1] // 2))
+    assert tuple(centre)[:3] == app.background
