@@ -286,3 +286,14 @@ def test_server_restarts_after_socket_failure(bus, server):
     assert wait_until(lambda: server.counters["restarts"] >= 1)
     with OscClient("127.0.0.1", port) as sender:
         assert wait_until(lambda: sender.send(f"{ROOT}/next") or bus.drain() == [commands.Next()])
+
+
+def test_empty_bundle_rejected_server_keeps_serving(client, server):
+    # "#bundle", a time tag of "immediately" and no elements.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as raw:
+        raw.sendto(b"#bundle\0" + (1).to_bytes(8, "big"), ("127.0.0.1", server.port))
+    reply = client.receive_until(f"{ROOT}/error")
+    assert reply is not None and "empty bundle" in reply[0]
+    client.send(f"{ROOT}/ping", 5)
+    assert client.receive_until(f"{ROOT}/pong") is not None
+    assert server.counters["restarts"] == 0

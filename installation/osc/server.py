@@ -204,6 +204,10 @@ class OscServer:
             self._limited.log(logging.ERROR, "parse-crash", "OSC packet from %s broke the parser", host)
             return
 
+        if not messages:
+            self._reject("malformed", sender, "empty bundle: it holds no message")
+            return
+
         now = time.time()
         ahead = messages[-1].time - now
         if ahead > self.settings.max_bundle_delay_s:
