@@ -38,7 +38,7 @@ def draw_centred(screen: pygame.Surface, surface: pygame.Surface, background) ->
 class Blender:
     """The blend of `top` at a weight over `base`, both centred on a `size` screen; see the module doc."""
 
-    def __init__(self, size: tuple[int, int], background, strips: int = 3):
+    def __init__(self, size: tuple[int, int], background, strips: int = 4):
         self.size = size
         self.background = tuple(background[:3])
         self.strips = max(1, strips)
