@@ -159,6 +159,7 @@ class Archive:
     def __init__(self, folder: Path | str, settings: ArchiveSettings | None = None):
         self.folder = Path(folder)
         self.settings = settings or ArchiveSettings()
+        self._check_database_present()
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             for name in STORE_FOLDERS + ("thumbs",):
@@ -167,6 +168,20 @@ class Archive:
             raise TwowayError("errors.archive_unwritable", path=self.folder, reason=error.strerror)
         self._db = self._connect()
         self._migrate()
+
+    def _check_database_present(self) -> None:
+        """Reject a folder whose images survive but whose database is missing or empty.
+
+        Opening it would start a new, empty genealogy, and `verify --repair` would
+        then move every image aside as an orphan.
+        """
+        database = self.folder / DATABASE_NAME
+        if database.is_file() and database.stat().st_size > 0:
+            return
+        images = self.folder / "images"
+        stored = sum(1 for path in images.rglob("*.png")) if images.is_dir() else 0
+        if stored:
+            raise TwowayError("errors.archive_database_missing", path=database, images=stored)
 
     def _connect(self) -> sqlite3.Connection:
         path = self.folder / DATABASE_NAME
@@ -177,7 +192,9 @@ class Archive:
             db.execute("PRAGMA synchronous=FULL")
             db.execute("PRAGMA foreign_keys=ON")
         except sqlite3.DatabaseError as error:
-            raise TwowayError("errors.archive_damaged", path=path, reason=str(error))
+            if not os.access(self.folder, os.W_OK):
+                raise TwowayError("errors.archive_read_only", path=self.folder) from error
+            raise TwowayError("errors.archive_damaged", path=path, reason=str(error)) from error
         return db
 
     def _migrate(self) -> None:

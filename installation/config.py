@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import logging
+import math
 import tomllib
 import types
 import typing
@@ -28,7 +29,7 @@ DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config.toml"
 
 
 class ConfigError(Exception):
-    """A settings file or override that cannot be used; the message says why."""
+    """A settings file or override that cannot be used; the message explains why."""
 
 
 def setting(default: Any, *, min: float | None = None, max: float | None = None,
@@ -47,6 +48,10 @@ class ArchiveSettings:
     max_stored_side: int = setting(4096, min=64, max=16384)
     thumbnail_side: int = setting(256, min=32, max=1024)
     min_free_mb: int = setting(500, min=0)
+
+    def __post_init__(self):
+        if not self.path.strip():
+            raise ConfigError("archive.path = '' is invalid: name a folder, for example \"archive\"")
 
 
 @dataclass(frozen=True)
@@ -173,40 +178,6 @@ class CaptureSettings:
 
 
 @dataclass(frozen=True)
-class NetworksSettings:
-    network: str = setting("patches", choices=("patches", "multiscale"))
-    device: str = setting("auto", choices=("auto", "cpu", "cuda"))
-    output_side: int = setting(512, min=32, max=4096)
-    max_children: int = setting(16, min=1, max=256)
-    max_input_pixels: int = setting(50_000_000, min=1024)
-    patch_size: int = setting(7, min=3, max=15)
-    patch_coarsest_side: int = setting(32, min=12, max=256)
-    patch_scale_ratio: float = setting(0.75, min=0.5, max=0.9)
-    patch_iterations: int = setting(3, min=1, max=20)
-    patch_coarsest_iterations: int = setting(8, min=1, max=50)
-    patch_noise: float = setting(0.5, min=0.0, max=5.0)
-    patch_warp: float = setting(0.15, min=0.0, max=1.0)
-    patch_coverage: float = setting(0.05, min=0.0, max=100.0)
-    patch_candidates: int = setting(8, min=1, max=64)
-    patch_stride: int = setting(2, min=1, max=7)
-    patch_search_dims: int = setting(24, min=4, max=675)
-    patch_coherence_penalty: float = setting(1.0, min=0.0, max=100.0)
-
-
-@dataclass(frozen=True)
-class WorkerSettings:
-    cpu_threads: int = setting(0, min=0, max=256)
-    start_timeout_s: float = setting(60.0, min=1.0, max=600.0)
-    heartbeat_s: float = setting(0.5, min=0.05, max=10.0)
-    heartbeat_timeout_s: float = setting(2.0, min=0.2, max=60.0)
-    restart_delay_s: float = setting(1.0, min=0.0, max=60.0)
-    restart_max_delay_s: float = setting(60.0, min=0.0, max=3600.0)
-    stop_timeout_s: float = setting(5.0, min=0.1, max=60.0)
-    malloc_mmap_threshold_mb: int = setting(32, min=0, max=1024)
-    malloc_trim_threshold_mb: int = setting(64, min=0, max=4096)
-
-
-@dataclass(frozen=True)
 class OscSettings:
     """The OSC server for the artist's tablet and show software."""
 
@@ -274,6 +245,40 @@ class VisitorSettings:
 
 
 @dataclass(frozen=True)
+class NetworksSettings:
+    network: str = setting("patches", choices=("patches", "multiscale"))
+    device: str = setting("auto", choices=("auto", "cpu", "cuda"))
+    output_side: int = setting(512, min=32, max=4096)
+    max_children: int = setting(16, min=1, max=256)
+    max_input_pixels: int = setting(50_000_000, min=1024)
+    patch_size: int = setting(7, min=3, max=15)
+    patch_coarsest_side: int = setting(32, min=12, max=256)
+    patch_scale_ratio: float = setting(0.75, min=0.5, max=0.9)
+    patch_iterations: int = setting(3, min=1, max=20)
+    patch_coarsest_iterations: int = setting(8, min=1, max=50)
+    patch_noise: float = setting(0.5, min=0.0, max=5.0)
+    patch_warp: float = setting(0.15, min=0.0, max=1.0)
+    patch_coverage: float = setting(0.05, min=0.0, max=100.0)
+    patch_candidates: int = setting(8, min=1, max=64)
+    patch_stride: int = setting(2, min=1, max=7)
+    patch_search_dims: int = setting(24, min=4, max=675)
+    patch_coherence_penalty: float = setting(1.0, min=0.0, max=100.0)
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    cpu_threads: int = setting(0, min=0, max=256)
+    start_timeout_s: float = setting(60.0, min=1.0, max=600.0)
+    heartbeat_s: float = setting(0.5, min=0.05, max=10.0)
+    heartbeat_timeout_s: float = setting(2.0, min=0.2, max=60.0)
+    restart_delay_s: float = setting(1.0, min=0.0, max=60.0)
+    restart_max_delay_s: float = setting(60.0, min=0.0, max=3600.0)
+    stop_timeout_s: float = setting(5.0, min=0.1, max=60.0)
+    malloc_mmap_threshold_mb: int = setting(32, min=0, max=1024)
+    malloc_trim_threshold_mb: int = setting(64, min=0, max=4096)
+
+
+@dataclass(frozen=True)
 class MultiscaleSettings:
     """The multiscale network: a pyramid of small generators learned from one painting."""
 
@@ -318,11 +323,11 @@ class Settings:
     reference: ReferenceSettings = field(default_factory=ReferenceSettings)
     video: VideoSettings = field(default_factory=VideoSettings)
     capture: CaptureSettings = field(default_factory=CaptureSettings)
-    networks: NetworksSettings = field(default_factory=NetworksSettings)
-    worker: WorkerSettings = field(default_factory=WorkerSettings)
     osc: OscSettings = field(default_factory=OscSettings)
     display: DisplaySettings = field(default_factory=DisplaySettings)
     visitor: VisitorSettings = field(default_factory=VisitorSettings)
+    networks: NetworksSettings = field(default_factory=NetworksSettings)
+    worker: WorkerSettings = field(default_factory=WorkerSettings)
     multiscale: MultiscaleSettings = field(default_factory=MultiscaleSettings)
     source: Path = DEFAULT_CONFIG
 
@@ -355,6 +360,8 @@ def load_settings(path: Path | str | None = None, overrides: list[str] = ()) -> 
         raise ConfigError(f"{path}: settings file not found; pass --config with an existing file")
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML ({error}); fix the line it names")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text; save the settings file with UTF-8 encoding")
     except OSError as error:
         raise ConfigError(f"{path}: cannot read the settings file ({error.strerror})")
 
@@ -439,6 +446,8 @@ def _check_type(prefix: str, value: Any, hint: Any) -> Any:
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{prefix}: expected a number")
+        if math.isnan(value):
+            raise ConfigError(f"{prefix}: expected a number, not nan")
         return float(value)
     if hint is str:
         if not isinstance(value, str):

@@ -231,3 +231,22 @@ def test_node_json_names_parents(archive, paintings):
     root = archive.import_photo(paintings[0])
     child = machine_child(archive, root.id)
     assert json.loads(json.dumps(child.as_json()))["parents"] == [root.id]
+
+
+def test_missing_database_with_images_is_rejected(tmp_path, paintings):
+    with Archive(tmp_path / "a") as archive:
+        archive.import_photo(paintings[0])
+    (tmp_path / "a" / DATABASE_NAME).unlink()
+    with pytest.raises(TwowayError) as caught:
+        Archive(tmp_path / "a")
+    assert caught.value.key == "errors.archive_database_missing"
+
+
+def test_empty_database_file_is_left_alone(tmp_path, paintings):
+    with Archive(tmp_path / "a") as archive:
+        archive.import_photo(paintings[0])
+    database = tmp_path / "a" / DATABASE_NAME
+    database.write_bytes(b"")
+    with pytest.raises(TwowayError):
+        Archive(tmp_path / "a")
+    assert database.stat().st_size == 0

@@ -131,3 +131,21 @@ def test_verify_fails_on_missing_file(tmp_path, starry):
         image.unlink()
     result = twoway(tmp_path, "verify")
     assert (result.returncode, "file missing" in result.stdout) == (1, True)
+
+
+@pytest.mark.parametrize("option, value", [("--size", "99999999"), ("--seed", "-1"), ("--count", "0")])
+def test_generate_rejects_out_of_range(tmp_path, option, value):
+    result = twoway(tmp_path, "generate", "1", option, value)
+    assert (result.returncode, "out of range" in result.stderr) == (2, True)
+
+
+def test_closed_pipe_gives_no_traceback(tmp_path, starry):
+    twoway(tmp_path, "import", str(starry))
+    command = [sys.executable, "-m", "installation", "show", "1",
+               "--set", f"archive.path={tmp_path / 'archive'}"]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()
+    stderr = process.stderr.read().decode()
+    process.stderr.close()
+    process.wait(timeout=60)
+    assert "BrokenPipeError" not in stderr

@@ -128,3 +128,20 @@ def test_archive_dir_is_beside_settings_file(tmp_path):
 def test_describe_lists_resolved_values(tmp_path):
     settings = load_settings(write(tmp_path, ""), ["general.language=en"])
     assert "general.language = 'en'" in settings.describe()
+
+
+def test_nan_is_rejected(tmp_path):
+    with pytest.raises(ConfigError, match="not nan"):
+        load_settings(write(tmp_path, ""), ["display.hold_s=nan"])
+
+
+def test_non_utf8_file_is_rejected(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_bytes("[general]\nlanguage = 'es'\n".encode("utf-16"))
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_settings(path)
+
+
+def test_empty_archive_path_is_rejected(tmp_path):
+    with pytest.raises(ConfigError, match="archive.path = '' is invalid"):
+        load_settings(write(tmp_path, '[archive]\npath = ""\n'))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -36,7 +37,7 @@ COMMAND_MODULES = [
 
 @dataclass
 class Context:
-    """What every subcommand gets: the resolved settings and the artist's language."""
+    """Resolved settings, the artist's language and the archive, given to every subcommand."""
 
     settings: Settings
     texts: Texts
@@ -56,6 +57,21 @@ class Context:
     def close(self) -> None:
         if self._archive is not None:
             self._archive.close()
+
+
+def int_between(low: int, high: int):
+    """Return an argparse type that accepts whole numbers from `low` to `high`."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is out of range: use {low} to {high}")
+        return value
+
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -100,12 +116,19 @@ def main(argv: list[str] | None = None) -> int:
 
     context = Context(settings=settings, texts=Texts(settings.general.language))
     try:
-        return args.handler(args, context)
+        status = args.handler(args, context)
+        sys.stdout.flush()  # inside the try, so a closed pipe is handled below
+        return status
     except TwowayError as error:
         log.info("command %s failed: %s", args.command, error)
         print(error.message(context.texts), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader of the output went away (for example `twoway tree | head`).
+        # Point standard output at /dev/null so the exit-time flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     finally:
         context.close()

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import logging
 
+from installation.cli import int_between
+
 log = logging.getLogger(__name__)
 
 
@@ -26,11 +28,12 @@ def register(subparsers, common) -> None:
     command.add_argument("node", type=int, metavar="ID", help="number of the parent image")
     command.add_argument("--network", default=None,
                          help="network name, as listed by 'twoway networks' (default: networks.network)")
-    command.add_argument("--count", type=int, default=1, help="number of children (default: 1)")
-    command.add_argument("--seed", type=int, default=None,
+    command.add_argument("--count", type=int_between(1, 256), default=1,
+                         help="number of children, 1 to 256 (default: 1)")
+    command.add_argument("--seed", type=int_between(0, 2**63 - 1), default=None,
                          help="seed of the first child; child i uses seed+i (default: random)")
-    command.add_argument("--size", type=int, default=None, metavar="PX",
-                         help="long side of the children, in pixels (default: networks.output_side)")
+    command.add_argument("--size", type=int_between(32, 4096), default=None, metavar="PX",
+                         help="long side of the children, in pixels, 32 to 4096 (default: networks.output_side)")
     command.set_defaults(handler=generate_children)
 
 
