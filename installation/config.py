@@ -276,6 +276,7 @@ class WorkerSettings:
     stop_timeout_s: float = setting(5.0, min=0.1, max=60.0)
     malloc_mmap_threshold_mb: int = setting(32, min=0, max=1024)
     malloc_trim_threshold_mb: int = setting(64, min=0, max=4096)
+    nice: int = setting(10, min=0, max=19)
 
 
 @dataclass(frozen=True)

@@ -380,6 +380,13 @@ class _Worker:
 
         threads = cpu_threads(self.settings)
         torch.set_num_threads(threads)
+        # The display loop must win the processor: the worker runs at a lower
+        # priority, and OpenCV (morph frames) keeps to the same thread count.
+        if self.settings.worker.nice:
+            os.nice(self.settings.worker.nice)
+        import cv2
+
+        cv2.setNumThreads(threads)
         try:
             import faiss
 

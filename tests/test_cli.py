@@ -116,7 +116,7 @@ def test_config_option_reads_other_file(tmp_path):
     other.write_text('[general]\nlanguage = "es"\n', encoding="utf-8")
     command = [sys.executable, "-m", "installation", "tree", "--config", str(other)]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert "El archivo está vacío" in result.stdout
+    assert "El archivo de la genealogía está vacío" in result.stdout
     assert (tmp_path / "archive").is_dir()
 
 

@@ -76,6 +76,15 @@ def test_sleep_job_reports_progress(shared):
     assert board.snapshot()[0].worker == "idle"
 
 
+def test_worker_runs_at_lower_priority(shared):
+    client, _, _, _ = shared
+    recorder = Recorder(client)
+    job_id = client.submit(Job("sleep", {"seconds": 0.05}, Priority.ARTIST))
+    recorder.wait_for(lambda e: isinstance(e, JobDone) and e.job_id == job_id)
+    expected = min(19, os.getpriority(os.PRIO_PROCESS, 0) + client.settings.worker.nice)
+    assert os.getpriority(os.PRIO_PROCESS, client.pid) == expected
+
+
 def test_generate_job_stores_children(shared):
     from installation.archive import Archive
 
