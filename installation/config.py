@@ -234,6 +234,11 @@ class DisplaySettings:
     key_pause: str = setting("p")
     key_quit: str = setting("q")  # quits only together with Ctrl
 
+    def __post_init__(self):
+        if len(self.background) != 3:
+            raise ConfigError(f"display.background = {list(self.background)} is invalid: "
+                              "expected three numbers, red, green and blue, 0 to 255")
+
 
 @dataclass(frozen=True)
 class VisitorSettings:

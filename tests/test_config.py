@@ -145,3 +145,8 @@ def test_non_utf8_file_is_rejected(tmp_path):
 def test_empty_archive_path_is_rejected(tmp_path):
     with pytest.raises(ConfigError, match="archive.path = '' is invalid"):
         load_settings(write(tmp_path, '[archive]\npath = ""\n'))
+
+
+def test_background_needs_three_numbers(tmp_path):
+    with pytest.raises(ConfigError, match="expected three numbers"):
+        load_settings(write(tmp_path, ""), ["display.background=[1,2]"])
