@@ -149,3 +149,8 @@ def test_closed_pipe_gives_no_traceback(tmp_path, starry):
     process.stderr.close()
     process.wait(timeout=60)
     assert "BrokenPipeError" not in stderr
+
+
+def test_screenshot_bad_size_is_a_usage_error(tmp_path):
+    result = twoway(tmp_path, "screenshot", "walk", str(tmp_path / "x.png"), "--size", "0x0")
+    assert (result.returncode, "Traceback" in result.stderr) == (2, False)

@@ -22,7 +22,7 @@ def register(subparsers, common) -> None:
     command.add_argument("output", type=Path, metavar="OUT.png", help="PNG file to write")
     command.add_argument("--node", type=int, default=None, metavar="ID",
                          help="image number to show (default: the first painting)")
-    command.add_argument("--size", default="1920x1080", metavar="WxH",
+    command.add_argument("--size", type=_parse_size, default="1920x1080", metavar="WxH",
                          help="picture size in pixels (default 1920x1080)")
     command.add_argument("--language", choices=("es", "en"), default=None,
                          help="primary caption language (default: general.language)")
@@ -32,7 +32,7 @@ def register(subparsers, common) -> None:
 
 
 def take_screenshot(args: argparse.Namespace, context) -> int:
-    size = _parse_size(args.size)
+    size = args.size
     # Headless unless a display driver was chosen on purpose.
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
