@@ -46,5 +46,5 @@ def test_generate_unknown_node_fails(config, capsys):
 def test_generate_bad_count_fails(config, paintings, tmp_path, capsys):
     with Archive(tmp_path / "archive") as archive:
         parent = archive.import_photo(paintings[1])
-    assert main(["generate", str(parent.id), "--count", "0", "--config", str(config)]) == 1
+    assert main(["generate", str(parent.id), "--count", "17", "--config", str(config)]) == 1
     assert "networks.max_children" in capsys.readouterr().err
