@@ -91,7 +91,7 @@ class NodeState:
 
 @dataclass
 class VerifyReport:
-    """What `Archive.verify` found; `errors` make the archive unhealthy, `warnings` do not."""
+    """Findings of `Archive.verify`: `errors` make the archive unhealthy; orphans and temporaries do not."""
 
     nodes: int = 0
     errors: list[str] = field(default_factory=list)

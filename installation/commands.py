@@ -30,7 +30,7 @@ ARTIST = "artist"
 
 @dataclass(frozen=True)
 class Source:
-    """Where a command came from: `kind` is "key", "button", "osc" or "cli"."""
+    """The origin of a command: `kind` is "key", "button", "osc" or "cli"."""
 
     kind: str
     host: str = ""
@@ -235,7 +235,7 @@ class CommandBus:
         return check is not None and check(source)
 
     def submit(self, command: Command) -> Verdict:
-        """Check a command and queue it; the verdict says whether it was accepted and why not."""
+        """Check a command and queue it; the verdict tells whether it was accepted, and if not, why."""
         source = command.source
         name = type(command).__name__
         if command.level == ARTIST and not self.is_trusted(source):

@@ -9,7 +9,7 @@ from PIL import Image, ImageDraw
 
 @dataclass(frozen=True)
 class Placement:
-    """Where one node sits in the tree, in slot units: column `x` (may be fractional), row `generation`."""
+    """A node's position in the tree, in slot units: column `x` (may be fractional) and row `generation`."""
 
     node_id: int
     x: float

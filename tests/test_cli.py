@@ -72,7 +72,8 @@ def test_show_prints_provenance(tmp_path, starry):
 
 def test_show_unknown_node_fails(tmp_path):
     result = twoway(tmp_path, "show", "5")
-    assert (result.returncode, "number 5" in result.stderr) == (1, True)
+    assert result.returncode == 1
+    assert "number 5" in result.stderr
 
 
 def test_hide_and_choose_mark_nodes(tmp_path, starry):
@@ -130,13 +131,15 @@ def test_verify_fails_on_missing_file(tmp_path, starry):
     for image in (tmp_path / "archive" / "images").rglob("*.png"):
         image.unlink()
     result = twoway(tmp_path, "verify")
-    assert (result.returncode, "file missing" in result.stdout) == (1, True)
+    assert result.returncode == 1
+    assert "file missing" in result.stdout
 
 
 @pytest.mark.parametrize("option, value", [("--size", "99999999"), ("--seed", "-1"), ("--count", "0")])
 def test_generate_rejects_out_of_range(tmp_path, option, value):
     result = twoway(tmp_path, "generate", "1", option, value)
-    assert (result.returncode, "out of range" in result.stderr) == (2, True)
+    assert result.returncode == 2
+    assert "out of range" in result.stderr
 
 
 def test_closed_pipe_gives_no_traceback(tmp_path, starry):
@@ -153,4 +156,5 @@ def test_closed_pipe_gives_no_traceback(tmp_path, starry):
 
 def test_screenshot_bad_size_is_a_usage_error(tmp_path):
     result = twoway(tmp_path, "screenshot", "walk", str(tmp_path / "x.png"), "--size", "0x0")
-    assert (result.returncode, "Traceback" in result.stderr) == (2, False)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
