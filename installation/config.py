@@ -217,7 +217,7 @@ class DisplaySettings:
     morph_s: float = setting(6.0, min=0.5, max=600.0)
     morph_frames: int = setting(48, min=2, max=1000)
     morph_work_side: int = setting(512, min=64, max=2048)  # pixels; optical flow resolution
-    frame_cache_mb: int = setting(384, min=64, max=65536)
+    frame_cache_mb: int = setting(800, min=64, max=65536)
     transition_s: float = setting(0.8, min=0.05, max=10.0)
     caption_px: int = setting(40, min=12, max=200)  # height of the primary caption line
     captions: bool = setting(True)
@@ -282,6 +282,7 @@ class WorkerSettings:
     malloc_mmap_threshold_mb: int = setting(32, min=0, max=1024)
     malloc_trim_threshold_mb: int = setting(64, min=0, max=4096)
     nice: int = setting(10, min=0, max=19)
+    idle_scheduling: bool = setting(True)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Display-format surfaces made from BGRX pixels, and an LRU cache of them bounded in bytes."""
+"""Display-format surfaces made from BGRX pixels, and a pool of frames in memory reserved at start."""
 
 from __future__ import annotations
 
@@ -11,88 +11,123 @@ import pygame
 
 log = logging.getLogger(__name__)
 
+BGRX_MASKS = (0xFF0000, 0xFF00, 0xFF, 0)  # the display's 32-bit format: blue, green, red, unused in memory
 
-def surface_from_bgrx(pixels: np.ndarray, reuse: pygame.Surface | None = None) -> pygame.Surface:
-    """Copy H x W x 4 BGRX pixels into a surface in the display's 32-bit format.
+
+def surface_from_bgrx(pixels: np.ndarray) -> pygame.Surface:
+    """Copy H x W x 4 BGRX pixels into a new surface in the display's 32-bit format.
 
     The display surface's byte order is blue, green, red, unused, so this is one
     memory copy with no per-pixel conversion, and the surface blits without one too.
-    `reuse`, a surface of the same size, is written over instead of allocating a new one.
     """
     height, width = pixels.shape[:2]
-    if reuse is not None and reuse.get_size() == (width, height):
-        surface = reuse
-    else:
-        surface = pygame.Surface((width, height), 0, 32, (0xFF0000, 0xFF00, 0xFF, 0))
+    surface = pygame.Surface((width, height), 0, 32, BGRX_MASKS)
     if surface.get_pitch() != width * 4:
         raise ValueError(f"unexpected surface pitch {surface.get_pitch()} for width {width}")
     surface.get_buffer().write(np.ascontiguousarray(pixels))
     return surface
 
 
+def write_bgrx(target: pygame.Surface, pixels: np.ndarray) -> pygame.Surface:
+    """Copy H x W x 4 BGRX pixels into the top-left corner of `target` (display format, any pitch).
+
+    Returns the subsurface the pixels cover. Writing into surfaces made once
+    spares the display a fresh allocation, and its page faults, for every image.
+    """
+    height, width = pixels.shape[:2]
+    if pixels.ndim != 3 or pixels.shape[2] != 4 or pixels.dtype != np.uint8:
+        raise ValueError(f"expected H x W x 4 uint8 pixels, got {pixels.shape} {pixels.dtype}")
+    if width > target.get_width() or height > target.get_height():
+        raise ValueError(f"a {width}x{height} image does not fit {target.get_width()}x{target.get_height()}")
+    rows = np.frombuffer(target.get_buffer(), np.uint8).reshape(target.get_height(), target.get_pitch())
+    rows[:height, :width * 4] = pixels.reshape(height, width * 4)
+    del rows  # the buffer keeps the surface locked while it lives
+    return target.subsurface((0, 0, width, height))
+
+
 def surface_bytes(surface: pygame.Surface) -> int:
     return surface.get_width() * surface.get_height() * surface.get_bytesize()
 
 
-class FrameCache:
-    """Surfaces by key, dropping the least recently used when over `budget_bytes`.
+class FramePool:
+    """Frames by key, kept in screen-size surfaces that are all reserved when the pool is made.
 
-    `on_evict(key)` is called for each dropped key, so owners can forget it.
+    The memory for morph frames is taken once, at start, and touched, so the
+    display's memory stays flat for weeks instead of growing as frames arrive.
+    A frame of any size up to the slot size is copied into the top-left corner
+    of a slot and served as a subsurface of it; when every slot is in use, the
+    least recently used frame gives up its slot. `on_evict(key)` is called for
+    each frame dropped that way, so owners can forget it.
     """
 
-    def __init__(self, budget_bytes: int, on_evict: Callable[[Hashable], None] | None = None):
-        self.budget_bytes = budget_bytes
+    def __init__(self, slot_size: tuple[int, int], slots: int,
+                 on_evict: Callable[[Hashable], None] | None = None):
+        self.slot_size = (int(slot_size[0]), int(slot_size[1]))
         self.on_evict = on_evict
-        self._surfaces: collections.OrderedDict[Hashable, pygame.Surface] = collections.OrderedDict()
-        self.used_bytes = 0
+        self._slots = []
+        for _ in range(max(1, slots)):
+            slot = pygame.Surface(self.slot_size, 0, 32, BGRX_MASKS)
+            slot.fill((0, 0, 0))  # writes every page, so the memory is resident from the start
+            self._slots.append(slot)
+        self._free = list(range(len(self._slots)))
+        self._frames: collections.OrderedDict[Hashable, tuple[int, pygame.Surface]] = collections.OrderedDict()
+
+    @classmethod
+    def within(cls, budget_bytes: int, slot_size: tuple[int, int], most_slots: int, least_slots: int = 1,
+               on_evict: Callable[[Hashable], None] | None = None) -> "FramePool":
+        """A pool of as many slots as `budget_bytes` holds, between `least_slots` and `most_slots`."""
+        slot_bytes = slot_size[0] * slot_size[1] * 4
+        slots = min(most_slots, budget_bytes // slot_bytes)
+        if slots < least_slots:
+            log.warning("a frame budget of %d MB holds %d frames of %dx%d; taking %d (%d MB) instead",
+                        budget_bytes // 2**20, slots, slot_size[0], slot_size[1], least_slots,
+                        least_slots * slot_bytes // 2**20)
+            slots = least_slots
+        return cls(slot_size, slots, on_evict)
+
+    @property
+    def capacity(self) -> int:
+        return len(self._slots)
+
+    @property
+    def reserved_bytes(self) -> int:
+        return sum(surface_bytes(slot) for slot in self._slots)
 
     def __contains__(self, key: Hashable) -> bool:
-        return key in self._surfaces
+        return key in self._frames
 
     def __len__(self) -> int:
-        return len(self._surfaces)
+        return len(self._frames)
 
     def get(self, key: Hashable) -> pygame.Surface | None:
-        """Return the surface stored under `key` and mark it recently used."""
-        surface = self._surfaces.get(key)
-        if surface is not None:
-            self._surfaces.move_to_end(key)
+        """Return the frame stored under `key` and mark it recently used."""
+        entry = self._frames.get(key)
+        if entry is None:
+            return None
+        self._frames.move_to_end(key)
+        return entry[1]
+
+    def store(self, key: Hashable, pixels: np.ndarray) -> pygame.Surface:
+        """Copy H x W x 4 BGRX `pixels` into a slot and return the frame's surface."""
+        entry = self._frames.pop(key, None)
+        index = entry[0] if entry is not None else self._take_slot()
+        surface = write_bgrx(self._slots[index], pixels)
+        self._frames[key] = (index, surface)
         return surface
 
-    def recycle(self, size: tuple[int, int]) -> pygame.Surface | None:
-        """Take back the least recently used surface of `size` when a new one would exceed the budget.
-
-        Reusing full-size surfaces keeps memory flat once the cache is full and
-        saves allocating and clearing megabytes per frame. Returns None while
-        there is room for a new surface or no surface of that size is cached.
-        """
-        if self.used_bytes + size[0] * size[1] * 4 <= self.budget_bytes:
-            return None
-        for key, surface in self._surfaces.items():
-            if surface.get_size() == tuple(size):
-                self.discard(key)
-                if self.on_evict is not None:
-                    self.on_evict(key)
-                return surface
-        return None
-
-    def put(self, key: Hashable, surface: pygame.Surface) -> None:
-        """Store a surface, then drop the oldest ones until the cache fits its budget."""
-        self.discard(key)
-        self._surfaces[key] = surface
-        self.used_bytes += surface_bytes(surface)
-        # The newest entry stays even when it alone exceeds the budget.
-        while self.used_bytes > self.budget_bytes and len(self._surfaces) > 1:
-            old_key, _ = next(iter(self._surfaces.items()))
-            self.discard(old_key)
-            if self.on_evict is not None:
-                self.on_evict(old_key)
+    def _take_slot(self) -> int:
+        if self._free:
+            return self._free.pop()
+        old_key, (index, _) = self._frames.popitem(last=False)
+        if self.on_evict is not None:
+            self.on_evict(old_key)
+        return index
 
     def discard(self, key: Hashable) -> None:
-        surface = self._surfaces.pop(key, None)
-        if surface is not None:
-            self.used_bytes -= surface_bytes(surface)
+        entry = self._frames.pop(key, None)
+        if entry is not None:
+            self._free.append(entry[0])
 
     def clear(self) -> None:
-        self._surfaces.clear()
-        self.used_bytes = 0
+        self._frames.clear()
+        self._free = list(range(len(self._slots)))

@@ -2,7 +2,7 @@
 
 Frames are rendered elsewhere (in the worker process, or in a local thread when
 no worker runs) into a `FrameRing`; `MorphPlayer.poll` copies at most a few per
-display frame into a `FrameCache`. `draw` shows the morph at any `t` by blending
+display frame into a `FramePool`. `draw` shows the morph at any `t` by blending
 the two nearest frames it has, with the stills of both nodes standing in for the
 first and last frame, so a morph plays smoothly with any number of frames so far.
 """
@@ -20,12 +20,15 @@ import pygame
 
 from installation.config import ArchiveSettings, DisplaySettings
 from installation.display.blend import Blender
-from installation.display.framecache import FrameCache, surface_from_bgrx
+from installation.display.framecache import FramePool
 from installation.frames import FrameRing
+from installation.priority import lower_priority
 
 log = logging.getLogger(__name__)
 
 RING_SLOTS = 4
+MIN_FRAMES = 4  # frames of a morph when memory is short
+RENDERER_NICE = 10  # added to the nice value of the thread that renders morphs when no worker runs
 
 
 class WorkerMorphs:
@@ -84,6 +87,8 @@ class ThreadMorphs:
         from installation.archive import Archive
         from installation.morph import render_morph
 
+        lower_priority(RENDERER_NICE)
+
         with Archive(self.archive_folder, self.archive_settings) as archive:
             while not self._stopping.is_set():
                 item = self._jobs.get()
@@ -110,7 +115,14 @@ class MorphPlayer:
         self.screen_size = screen_size
         self.settings = settings
         self.ring = FrameRing.create(RING_SLOTS, screen_size[0], screen_size[1])
-        self.cache = FrameCache(settings.frame_cache_mb * 1024 * 1024, on_evict=self._forget)
+        # Room for the morph on screen, the next one and a visitor's; at least two short morphs.
+        self.cache = FramePool.within(settings.frame_cache_mb * 2**20, screen_size, most_slots=3 * settings.morph_frames,
+                                      least_slots=2 * MIN_FRAMES, on_evict=self._forget)
+        # A morph whose frames cannot all stay in memory would be rendered again every time it is shown.
+        self.frame_count = max(MIN_FRAMES, min(settings.morph_frames, self.cache.capacity // 2))
+        if self.frame_count < settings.morph_frames:
+            log.warning("display.frame_cache_mb holds %d frames of %dx%d, so morphs get %d frames instead of %d",
+                        self.cache.capacity, screen_size[0], screen_size[1], self.frame_count, settings.morph_frames)
         self.renderer = None
         self._indices: dict[tuple[int, int], list[int]] = {}  # sorted frame indices in the cache
         self._tokens = itertools.count(1)
@@ -121,10 +133,6 @@ class MorphPlayer:
 
     def use(self, renderer) -> None:
         self.renderer = renderer
-
-    @property
-    def frame_count(self) -> int:
-        return self.settings.morph_frames
 
     def request(self, node_a: int, node_b: int, urgent: bool = False) -> None:
         """Ask for the frames of a morph unless they are cached or already coming."""
@@ -176,9 +184,7 @@ class MorphPlayer:
                 continue
             if copied >= limit:
                 continue
-            height, width = ready.pixels.shape[:2]
-            surface = surface_from_bgrx(ready.pixels, reuse=self.cache.recycle((width, height)))
-            self.cache.put((pair, ready.index), surface)
+            self.cache.store((pair, ready.index), ready.pixels)
             indices = self._indices.setdefault(pair, [])
             if ready.index not in indices:
                 bisect.insort(indices, ready.index)

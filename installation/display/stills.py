@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import collections
 import logging
 
 import pygame
 
-from installation.display.framecache import surface_from_bgrx
+from installation.display.framecache import FramePool
 
 log = logging.getLogger(__name__)
 
@@ -16,22 +15,25 @@ class Stills:
     """The most recently used node images at screen size, loaded on first request.
 
     `get(node_id)` returns the surface, or None after asking the loader for it;
-    the loop hands finished loads to `add`.
+    the loop hands finished loads to `add`. The images live in a `FramePool`
+    reserved at start, so loading new ones for weeks does not grow memory.
     """
 
     def __init__(self, loader, screen_size: tuple[int, int], capacity: int = 16):
         self.loader = loader
         self.screen_size = screen_size
-        self.capacity = capacity
-        self._surfaces: collections.OrderedDict[int, pygame.Surface] = collections.OrderedDict()
+        self.pool = FramePool(screen_size, capacity)
         self.failed: set[int] = set()
+
+    @property
+    def capacity(self) -> int:
+        return self.pool.capacity
 
     def get(self, node_id: int | None) -> pygame.Surface | None:
         if node_id is None:
             return None
-        surface = self._surfaces.get(node_id)
+        surface = self.pool.get(node_id)
         if surface is not None:
-            self._surfaces.move_to_end(node_id)
             return surface
         if node_id not in self.failed:
             self.loader.request("still", (node_id, self.screen_size))
@@ -42,10 +44,11 @@ class Stills:
         if loaded.error:
             self.failed.add(node_id)
             return
-        self._surfaces[node_id] = surface_from_bgrx(loaded.value)
-        self._surfaces.move_to_end(node_id)
-        while len(self._surfaces) > self.capacity:
-            self._surfaces.popitem(last=False)
+        try:
+            self.pool.store(node_id, loaded.value)
+        except ValueError as error:
+            log.error("node %d: its image cannot be shown: %s", node_id, error)
+            self.failed.add(node_id)
 
     def forget_failures(self) -> None:
         """Let images that failed to load be tried again (after the archive changed)."""

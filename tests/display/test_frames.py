@@ -1,4 +1,4 @@
-"""The frame ring between processes, the frame cache's budget and the walk order."""
+"""The frame ring between processes, the frame pool and the walk order."""
 
 import multiprocessing
 
@@ -6,7 +6,7 @@ import numpy as np
 import pygame
 import pytest
 
-from installation.display.framecache import FrameCache, surface_from_bgrx
+from installation.display.framecache import FramePool, surface_from_bgrx
 from installation.display.genealogy import Genealogy
 from installation.frames import FrameRing, fit_size, letterbox, morph_box
 from installation.morph import coarse_to_fine_order
@@ -58,18 +58,55 @@ def test_ring_rejects_oversized_frame():
         ring.close()
 
 
-def test_frame_cache_drops_least_recently_used():
+def bgrx(value, size=(10, 10)):
+    return np.full((size[1], size[0], 4), value, np.uint8)
+
+
+def test_frame_pool_drops_least_recently_used():
     pygame.display.init()
     evicted = []
-    surface = pygame.Surface((10, 10), 0, 32)
-    cache = FrameCache(budget_bytes=3 * 400, on_evict=evicted.append)
+    pool = FramePool((10, 10), 3, on_evict=evicted.append)
     for key in "abc":
-        cache.put(key, surface.copy())
-    cache.get("a")
-    cache.put("d", surface.copy())
+        pool.store(key, bgrx(1))
+    pool.get("a")
+    pool.store("d", bgrx(2))
     assert evicted == ["b"]
-    assert "a" in cache
-    assert cache.used_bytes == 3 * 400
+    assert "a" in pool and "d" in pool
+    assert len(pool) == 3
+
+
+def test_frame_pool_serves_smaller_frames_with_their_pixels():
+    pygame.display.init()
+    pool = FramePool((10, 8), 1)
+    pixels = bgrx(0, (6, 4))
+    pixels[3, 5] = (10, 20, 30, 0)  # blue, green, red, unused
+    frame = pool.store("a", pixels)
+    assert frame.get_size() == (6, 4)
+    assert tuple(frame.get_at((5, 3)))[:3] == (30, 20, 10)
+
+
+def test_frame_pool_reuses_its_slots():
+    pygame.display.init()
+    pool = FramePool((10, 10), 2)
+    first = pool.store("a", bgrx(1))
+    pool.store("b", bgrx(2))
+    third = pool.store("c", bgrx(3))
+    assert third.get_parent() is first.get_parent()
+    assert tuple(third.get_at((0, 0)))[:3] == (3, 3, 3)
+
+
+def test_frame_pool_refuses_frames_larger_than_a_slot():
+    pygame.display.init()
+    pool = FramePool((10, 10), 1)
+    with pytest.raises(ValueError, match="does not fit"):
+        pool.store("a", bgrx(0, (11, 10)))
+
+
+def test_frame_pool_within_budget():
+    pygame.display.init()
+    assert FramePool.within(5 * 400, (10, 10), most_slots=100).capacity == 5
+    assert FramePool.within(5 * 400, (10, 10), most_slots=3).capacity == 3
+    assert FramePool.within(400, (10, 10), most_slots=100, least_slots=4).capacity == 4
 
 
 def test_surface_from_bgrx_keeps_colours():
@@ -112,12 +149,22 @@ def test_walk_order_depth_first_skipping_hidden():
     assert genealogy.previous_of(1) == 5
 
 
-def test_frame_cache_recycles_when_full():
+def test_morphs_get_fewer_frames_when_memory_is_short():
+    from installation.config import load_settings
+    from installation.display.morphs import MorphPlayer
+
     pygame.display.init()
-    cache = FrameCache(budget_bytes=2 * 400)
-    first = pygame.Surface((10, 10), 0, 32)
-    cache.put("a", first)
-    cache.put("b", pygame.Surface((10, 10), 0, 32))
-    recycled = cache.recycle((10, 10))
-    assert recycled is first
-    assert "a" not in cache
+    settings = load_settings(overrides=["display.frame_cache_mb=64", "display.morph_frames=48"]).display
+    player = MorphPlayer((1920, 1080), settings)
+    try:
+        assert player.frame_count < 48
+        assert player.cache.capacity >= 2 * player.frame_count
+    finally:
+        player.close()
+
+
+def test_big_blocks_go_back_to_the_system():
+    from installation.display.window import return_big_blocks_to_system
+
+    # glibc, as on every machine the kiosk runs on, takes the setting.
+    assert return_big_blocks_to_system() is True
