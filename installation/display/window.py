@@ -1,7 +1,8 @@
-"""Opening the kiosk window and reading key names from the settings."""
+"""Opening the kiosk window, reading key names from the settings, and keeping the heap from creeping."""
 
 from __future__ import annotations
 
+import ctypes
 import logging
 
 import pygame
@@ -48,3 +49,22 @@ def key_code(setting_name: str, name: str) -> int:
         return pygame.key.key_code(name)
     except ValueError:
         raise TwowayError("display.bad_key", setting=setting_name, name=name) from None
+
+
+# glibc's mallopt parameter for the size above which a block gets its own mapping.
+M_MMAP_THRESHOLD = -3
+
+
+def return_big_blocks_to_system(threshold_bytes: int = 1 << 20) -> bool:
+    """Give every block over `threshold_bytes` its own mapping, returned to the system when freed.
+
+    By default glibc raises that threshold each time a big block is freed, after
+    which screen-size images come from the heap and a kiosk's memory creeps up
+    for hours as the heap fragments. Setting it fixes the threshold. Returns
+    False where the C library is not glibc.
+    """
+    try:
+        libc = ctypes.CDLL(None)
+        return bool(libc.mallopt(M_MMAP_THRESHOLD, ctypes.c_int(threshold_bytes)))
+    except (OSError, AttributeError):
+        return False
