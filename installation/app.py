@@ -28,10 +28,12 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import cv2
 import pygame
 
 from installation import commands as cmd
 from installation.config import Settings
+from installation.display.blend import Blender
 from installation.display.captions import Captions
 from installation.display.genealogy import Genealogy
 from installation.display.loader import ArchiveLoader
@@ -40,10 +42,10 @@ from installation.display.scenes import GeneratingScene, LiveScene, Scene, WalkS
 from installation.display.status import FrameStats, Notice, StatusOverlay
 from installation.display.stills import Stills
 from installation.display.tree import TreeScene
-from installation.display.window import key_code, open_window
+from installation.display.window import key_code, open_window, return_big_blocks_to_system
 from installation.logs import RateLimitedLog
 from installation.state import KioskState, StateBoard
-from installation.texts import Texts
+from installation.texts import LANGUAGES, Texts, load_catalog
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +104,11 @@ class App:
     def start(self) -> None:
         """Open the window, start the loader, the worker and the services."""
         display = self.settings.display
+        if not return_big_blocks_to_system():
+            log.info("could not fix the C library's mapping threshold; memory may grow as the heap fragments")
+        # OpenCV runs here only on the loader's thread and the live camera's frames: one core is
+        # enough, and a pool of helper threads would take the other core from the loop mid-frame.
+        cv2.setNumThreads(1)
         self.screen = open_window(display, self.requested_size)
         self.screen_size = self.screen.get_size()
         self.keys = self._read_keys()
@@ -120,10 +127,19 @@ class App:
         self.status = StatusOverlay(self.screen_size[1])
         self.scenes: dict[str, Scene] = {scene.name: scene for scene in (
             WalkScene(self), GeneratingScene(self), TreeScene(self), LiveScene(self))}
+        self.scenes["generating"].prepare()
         self.scene = self.scenes["walk"]
         self._fade: tuple[float, Scene, Scene] | None = None  # start time, from, to
-        self._fade_still: pygame.Surface | None = None  # the scene shown during a half of the fade
-        self._fade_blank: pygame.Surface | None = None
+        # Screen-size surfaces are made here, once: a new one costs a frame its page faults.
+        self.morphs.blender.prepare(self.screen)
+        # Fades have a blender of their own, so a scene drawn into the fade's still keeps its blend.
+        self._fade_blender = Blender(self.screen_size, self.background)
+        self._fade_blender.prepare(self.screen)
+        self._fade_still = pygame.Surface(self.screen_size, 0, self.screen)  # the scene shown during half a fade
+        self._fade_blank = pygame.Surface(self.screen_size, 0, self.screen)
+        self._fade_blank.fill(self.background)
+        for language in LANGUAGES:
+            load_catalog(language)  # parsed now rather than in the frame that first needs it
         self._fade_drawn: tuple[float, str] | None = None  # (fade start, scene) drawn into _fade_still
         self.clock = pygame.time.Clock()
         self.now = time.monotonic()
@@ -252,15 +268,11 @@ class App:
         started, old, new = self._fade
         second_half = now - started >= self.settings.display.transition_s / 2
         scene = new if second_half else old
-        if self._fade_still is None:
-            self._fade_still = pygame.Surface(self.screen_size, 0, self.screen)
-            self._fade_blank = pygame.Surface(self.screen_size, 0, self.screen)
-            self._fade_blank.fill(self.background)
         if self._fade_drawn != (started, scene.name):
             scene.draw(self._fade_still)
             self._fade_drawn = (started, scene.name)
-        self.morphs.blender.draw(self.screen, self._fade_blank, self._fade_still, 1.0 - self._fade_amount(now),
-                                 ("fade", started, scene.name), 0)
+        self._fade_blender.draw(self.screen, self._fade_blank, self._fade_still, 1.0 - self._fade_amount(now),
+                                ("fade", started, scene.name), 0)
 
     # --- input ---------------------------------------------------------------------------
 

@@ -42,7 +42,7 @@ class Blender:
         self.size = size
         self.background = tuple(background[:3])
         self.strips = max(1, strips)
-        self._front: pygame.Surface | None = None  # made on the first draw, in the screen's format
+        self._front: pygame.Surface | None = None  # made by prepare(), in the screen's format
         self._back: pygame.Surface | None = None
         self._pair = None
         self._front_key = None
@@ -54,26 +54,35 @@ class Blender:
              weight: float, pair, frames) -> None:
         """Draw `top` at `weight` (0 to 1) over `base`.
 
-        `pair` names what is blending (a morph's two nodes); a new pair is
-        composed at once. `frames` names the two surfaces within the pair; when
+        `pair` names what is blending (a morph's two nodes); a new pair shows
+        at once whichever of its two images the weight is nearer. `frames` names the two surfaces within the pair; when
         they or the weight change, the new blend is composed over the next frames.
         """
         steps = 0 if top is None else round(min(max(weight, 0.0), 1.0) * ALPHA_STEPS)
         alpha = steps * 255 // ALPHA_STEPS
         requested = (frames, alpha)
+        self.prepare(screen)
+        if pair != self._pair or self._front_key is None:
+            # A new pair shows at once the end of the blend nearer the weight, an opaque
+            # copy, and composes the blend itself over the next frames.
+            self._pair, self._building, self._pending = pair, None, None
+            nearer = 255 if alpha > 127 and top is not None else 0
+            self._compose(self._front, base, top, nearer, range(self.strips))
+            self._front_key = (frames, nearer)
+            if nearer != alpha:
+                self._pending = (requested, base, top, alpha)
+        elif requested != self._front_key and (self._building is None or self._building[0] != requested):
+            self._pending = (requested, base, top, alpha)
+        self._advance()
+        screen.blit(self._front, (0, 0))
+
+    def prepare(self, screen: pygame.Surface) -> None:
+        """Make the two screen-size buffers in the screen's format, unless they fit `screen` already."""
         if self._front is None or self._front.get_size() != screen.get_size():
             self.size = screen.get_size()
             self._front = pygame.Surface(self.size, 0, screen)
             self._back = pygame.Surface(self.size, 0, screen)
             self._pair = None
-        if pair != self._pair or self._front_key is None:
-            self._pair, self._building, self._pending = pair, None, None
-            self._compose(self._front, base, top, alpha, range(self.strips))
-            self._front_key = requested
-        elif requested != self._front_key and (self._building is None or self._building[0] != requested):
-            self._pending = (requested, base, top, alpha)
-        self._advance()
-        screen.blit(self._front, (0, 0))
 
     def _advance(self) -> None:
         if self._building is None:

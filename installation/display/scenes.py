@@ -16,7 +16,7 @@ import pygame
 
 from installation.display.blend import draw_centred
 from installation.display.captions import TextKey, font_with_height, framed_text
-from installation.display.framecache import surface_from_bgrx
+from installation.display.framecache import BGRX_MASKS, surface_from_bgrx, write_bgrx
 from installation.display.loader import to_bgrx
 from installation.frames import fit_size
 
@@ -145,6 +145,8 @@ class GeneratingScene(Scene):
 
     name = "generating"
     PREVIEWS_PER_SECOND = 6
+    DIM_ALPHA = 110  # how much of the parent shows while its child forms, of 255
+    DIM_STRIPS = 4
 
     def __init__(self, app):
         super().__init__(app)
@@ -156,8 +158,10 @@ class GeneratingScene(Scene):
         self.preview: pygame.Surface | None = None
         self._preview_at = -1.0
         self._dimmed_surface: pygame.Surface | None = None
-        self._dimmed_of: pygame.Surface | None = None  # the parent still `_dimmed_surface` was made from
-        self._blank_surface: pygame.Surface | None = None
+        self._dimmed_of: pygame.Surface | None = None  # the parent still `_dimmed_surface` is made from
+        self._dimmed_strips = 0  # strips of `_dimmed_surface` made so far
+        self._buffers: dict[str, pygame.Surface] = {}
+        self._previews_made = 0
         self._label: tuple[str, pygame.Surface] | None = None  # the status text and its rendered panel
         self.reason = ""
         self.font = font_with_height(max(24, round(app.settings.display.caption_px * 1.2 * app.screen_size[1] / 1080)))
@@ -181,8 +185,24 @@ class GeneratingScene(Scene):
             return None
         small = surface_from_bgrx(cv2.cvtColor(np.ascontiguousarray(preview), cv2.COLOR_RGB2BGRA))
         size = fit_size((preview.shape[1], preview.shape[0]), self.app.screen_size)
+        # Two buffers take turns, so a blend still composing from the last preview keeps its pixels.
+        self._previews_made += 1
+        target = self._buffer(f"preview{self._previews_made % 2}").subsurface((0, 0, *size))
         # Nearest-neighbour scaling is fast, and the blocks show that the image is still coarse.
-        return pygame.transform.scale(small, size)
+        return pygame.transform.scale(small, size, target)
+
+    def _buffer(self, name: str) -> pygame.Surface:
+        """A screen-size surface kept for the scene's life: a new one would cost a frame its page faults."""
+        surface = self._buffers.get(name)
+        if surface is None:
+            surface = self._buffers[name] = pygame.Surface(self.app.screen_size, 0, 32, BGRX_MASKS)
+        return surface
+
+    def prepare(self) -> None:
+        """Make the scene's buffers now, before the first frame, rather than when a visitor presses."""
+        for name in ("preview0", "preview1", "dimmed", "blank"):
+            self._buffer(name)
+        self._buffers["blank"].fill(self.app.background)
 
     def child_ready(self, child_id: int, now: float) -> None:
         self.child_id = child_id
@@ -214,13 +234,17 @@ class GeneratingScene(Scene):
         parent = app.stills.get(self.parent_id) if self.parent_id is not None else None
         if self.state in ("waiting", "failed"):
             weight = (80 + 175 * ease(self.fraction)) / 255
-            if parent is not None:
+            dimmed = self._dimmed(parent) if parent is not None else None
+            if dimmed is not None:
                 # The dimmed parent and the preview are blended a strip per frame, not drawn each frame.
-                app.morphs.blender.draw(screen, self._dimmed(parent), self.preview, weight,
-                                        ("generating", self.parent_id), id(self.preview))
+                app.morphs.blender.draw(screen, dimmed, self.preview, weight,
+                                        ("generating", self.parent_id), self._previews_made)
+            elif parent is not None:
+                app.morphs.blender.draw(screen, self._blank(), parent, self.DIM_ALPHA / 255,
+                                        ("dimming", self.parent_id), 0)
             elif self.preview is not None:
                 app.morphs.blender.draw(screen, self._blank(), self.preview, weight,
-                                        ("generating", None), id(self.preview))
+                                        ("generating", None), self._previews_made)
             else:
                 screen.fill(app.background)
             key = "display.generating" if self.state == "waiting" else "display.generation_failed"
@@ -231,22 +255,30 @@ class GeneratingScene(Scene):
             screen.fill(app.background)
         app.draw_caption(screen, self.child_id, t)
 
-    def _dimmed(self, parent: pygame.Surface) -> pygame.Surface:
-        """Return the parent blended at alpha 110 over the background, made once per parent."""
+    def _dimmed(self, parent: pygame.Surface) -> pygame.Surface | None:
+        """Return the parent blended at alpha 110 over the background, or None while it is being made.
+
+        It is made once per parent, a strip per frame, so no frame pays for a whole blend.
+        """
         if self._dimmed_of is not parent:
-            dimmed = pygame.Surface(parent.get_size(), 0, parent)
-            dimmed.fill(self.app.background)
-            parent.set_alpha(110)
-            dimmed.blit(parent, (0, 0))
+            self._dimmed_surface = self._buffer("dimmed").subsurface(parent.get_rect())
+            self._dimmed_of, self._dimmed_strips = parent, 0
+        if self._dimmed_strips < self.DIM_STRIPS:
+            step = -(-parent.get_height() // self.DIM_STRIPS)
+            strip = pygame.Rect(0, self._dimmed_strips * step, parent.get_width(), step)
+            self._dimmed_surface.fill(self.app.background, strip)
+            parent.set_alpha(self.DIM_ALPHA)
+            self._dimmed_surface.blit(parent, strip, strip)
             parent.set_alpha(None)
-            self._dimmed_surface, self._dimmed_of = dimmed, parent
+            self._dimmed_strips += 1
+            if self._dimmed_strips < self.DIM_STRIPS:
+                return None
         return self._dimmed_surface
 
     def _blank(self) -> pygame.Surface:
-        if self._blank_surface is None:
-            self._blank_surface = pygame.Surface(self.app.screen_size)
-            self._blank_surface.fill(self.app.background)
-        return self._blank_surface
+        if "blank" not in self._buffers:
+            self.prepare()
+        return self._buffers["blank"]
 
     def _draw_status(self, screen: pygame.Surface, text: str, now: float) -> None:
         width, height = screen.get_size()
@@ -275,6 +307,7 @@ class LiveScene(Scene):
     def __init__(self, app):
         super().__init__(app)
         self._frame: pygame.Surface | None = None
+        self._frame_buffer: pygame.Surface | None = None  # the screen-size surface camera frames are written into
         self._timestamp = None
         self._corners = None
         self._scale = 1.0
@@ -288,8 +321,10 @@ class LiveScene(Scene):
             return
         self._timestamp = timestamp
         size = fit_size((frame.shape[1], frame.shape[0]), self.app.screen_size)
+        if self._frame_buffer is None:
+            self._frame_buffer = pygame.Surface(self.app.screen_size, 0, 32, BGRX_MASKS)
         # NOTE: camera frames are taken as RGB, the order every other image here uses.
-        self._frame = surface_from_bgrx(to_bgrx(frame, size))
+        self._frame = write_bgrx(self._frame_buffer, to_bgrx(frame, size))
         self._scale = size[0] / frame.shape[1]
         self._corners = corners
 

@@ -24,9 +24,21 @@ def centre(screen):
     return tuple(screen.get_at((SIZE[0] // 2, SIZE[1] // 2)))[:3]
 
 
-def test_new_pair_blends_at_once(screen):
-    Blender(SIZE, BACKGROUND).draw(screen, plain((0, 0, 0)), plain((200, 200, 200)), 0.5, "a", 1)
-    assert 95 <= centre(screen)[0] <= 105
+def test_new_pair_shows_nearer_image_first(screen):
+    blender = Blender(SIZE, BACKGROUND, strips=2)
+    base, top = plain((0, 0, 0)), plain((200, 200, 200))
+    shown = []
+    for _ in range(2):
+        blender.draw(screen, base, top, 0.3, "a", 1)
+        shown.append(centre(screen)[0])
+    assert shown[0] == 0
+    assert 55 <= shown[1] <= 65
+
+
+def test_new_pair_near_the_top_shows_top_first(screen):
+    blender = Blender(SIZE, BACKGROUND, strips=2)
+    blender.draw(screen, plain((0, 0, 0)), plain((200, 200, 200)), 0.8, "a", 1)
+    assert centre(screen)[0] == 200
 
 
 def test_new_weight_shows_after_all_strips(screen):
@@ -51,7 +63,10 @@ def test_missing_top_shows_base(screen):
 
 
 def test_blend_fills_letterbox(screen):
-    Blender(SIZE, BACKGROUND).draw(screen, plain((0, 0, 0)), plain((200, 200, 200)), 0.5, "a", 1)
+    blender = Blender(SIZE, BACKGROUND, strips=1)
+    for _ in range(2):
+        blender.draw(screen, plain((0, 0, 0)), plain((200, 200, 200)), 0.5, "a", 1)
+    assert 95 <= centre(screen)[0] <= 105
     assert tuple(screen.get_at((0, 0)))[:3] == BACKGROUND
 
 
