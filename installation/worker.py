@@ -34,6 +34,7 @@ from pathlib import Path
 from installation.config import Settings
 from installation.jobs import (JOB_HANDLERS, Event, Job, JobCancelled, JobContext, JobDone, JobFailed,
                                JobProgress, JobStarted, Priority, WorkerRestarted)
+from installation.priority import lower_priority, use_idle_time
 from installation.state import StateBoard
 from installation.texts import TwowayError
 
@@ -354,12 +355,18 @@ class _Worker:
             self.connection.send(message)
 
     def run(self) -> None:
+        threading.Thread(target=self._read_messages, name="worker-reader", daemon=True).start()
+        threading.Thread(target=self._beat, name="worker-heartbeat", daemon=True).start()
+        # The display loop must win the processor. The lower priority and the idle class are
+        # taken by this thread only, after the heartbeat started and before the thread pools
+        # of torch and OpenCV exist, so those pools inherit them and the heartbeat does not.
+        lower_priority(self.settings.worker.nice)
+        if self.settings.worker.idle_scheduling:
+            use_idle_time()
         device = self._set_up_torch()
         from installation.archive import Archive
 
         archive = Archive(self.archive_dir, self.settings.archive)
-        threading.Thread(target=self._read_messages, name="worker-reader", daemon=True).start()
-        threading.Thread(target=self._beat, name="worker-heartbeat", daemon=True).start()
         self.send(("ready", device))
         log.info("worker %d ready on %s with %d threads", os.getpid(), device, cpu_threads(self.settings))
         try:
@@ -380,10 +387,7 @@ class _Worker:
 
         threads = cpu_threads(self.settings)
         torch.set_num_threads(threads)
-        # The display loop must win the processor: the worker runs at a lower
-        # priority, and OpenCV (morph frames) keeps to the same thread count.
-        if self.settings.worker.nice:
-            os.nice(self.settings.worker.nice)
+        # OpenCV (morph frames) and faiss (patch search) keep to the same thread count.
         import cv2
 
         cv2.setNumThreads(threads)

@@ -85,6 +85,17 @@ def test_worker_runs_at_lower_priority(shared):
     assert os.getpriority(os.PRIO_PROCESS, client.pid) == expected
 
 
+def test_jobs_use_idle_time_but_the_heartbeat_does_not(shared):
+    client, _, _, _ = shared
+    recorder = Recorder(client)
+    job_id = client.submit(Job("sleep", {"seconds": 0.05}, Priority.ARTIST))
+    recorder.wait_for(lambda e: isinstance(e, JobDone) and e.job_id == job_id)
+    threads = [thread.id for thread in psutil.Process(client.pid).threads()]
+    policies = {thread: os.sched_getscheduler(thread) for thread in threads}
+    assert policies[client.pid] == os.SCHED_IDLE  # the main thread runs the jobs
+    assert any(policy != os.SCHED_IDLE for policy in policies.values())
+
+
 def test_generate_job_stores_children(shared):
     from installation.archive import Archive
 

@@ -20,9 +20,12 @@ import numpy as np
 
 from installation.config import ArchiveSettings
 from installation.frames import fit_size
+from installation.priority import lower_priority
 from installation.texts import TwowayError
 
 log = logging.getLogger(__name__)
+
+LOADER_NICE = 10  # added to the loader thread's nice value
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,9 @@ class ArchiveLoader:
 
     def _run(self) -> None:
         from installation.archive import Archive
+
+        # Decoding and scaling images must not take a core from the display loop mid-frame.
+        lower_priority(LOADER_NICE)
 
         try:
             archive = Archive(self.folder, self.settings)
