@@ -409,7 +409,7 @@ class App:
         primary = self.texts.language
         return (primary, second) if second and second != primary else (primary,)
 
-    def _disk_paused(self) -> bool:
+    def disk_paused(self) -> bool:
         """Return True, with a notice, while the disk guard holds back new images and photos."""
         guard = self.disk_guard
         if guard is None or not guard.paused:
@@ -418,7 +418,7 @@ class App:
         return True
 
     def _capture(self, command: cmd.Capture) -> None:
-        if self._disk_paused():
+        if self.disk_paused():
             return
         request = getattr(self.camera, "request_capture", None)
         if request is None:
@@ -427,7 +427,7 @@ class App:
         request(command.parent_id)
 
     def _train(self, node_id: int, network: str) -> None:
-        if self._disk_paused():
+        if self.disk_paused():
             return
         if self.worker is None:
             self.say("display.no_worker")
@@ -447,7 +447,7 @@ class App:
     # --- the visitor's button ------------------------------------------------------------
 
     def _generate(self, command: cmd.Generate) -> None:
-        if self._disk_paused():
+        if self.disk_paused():
             return
         if self.worker is None:
             self.say("display.no_worker")

@@ -365,12 +365,19 @@ class Archive:
 
     def load_image(self, node: Node) -> Image.Image:
         """Open a node's image as RGB; raise `TwowayError` if its file is damaged."""
-        path = self.image_path(node)
+        return self._open_rgb(self.image_path(node), node.id)
+
+    def load_state_image(self, state: "NodeState") -> Image.Image:
+        """Open the picture of a live painting state as RGB; raise `TwowayError` if its file is damaged."""
+        return self._open_rgb(self.folder / state.image, state.node)
+
+    @staticmethod
+    def _open_rgb(path: Path, node_id: int) -> Image.Image:
         try:
             with Image.open(path) as image:
                 return image.convert("RGB")
         except (OSError, SyntaxError) as error:
-            raise TwowayError("errors.image_damaged", node_id=node.id, path=path, reason=str(error))
+            raise TwowayError("errors.image_damaged", node_id=node_id, path=path, reason=str(error))
 
     def file_path(self, node: Node, role: str) -> Path | None:
         """Return the absolute path of one of a node's files ("image", "original", "latent", ...)."""

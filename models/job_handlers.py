@@ -35,7 +35,8 @@ def generate(params: dict, context: JobContext) -> dict:
     """Make children of node `params["node_id"]` and store them; return {"node_ids": [...]}.
 
     Optional params: "network" (default networks.network), "count" (default 1),
-    "seed" (default random) and "side" in pixels (default networks.output_side).
+    "seed" (default random), "side" in pixels (default networks.output_side) and
+    "state_id", a live painting state of the node whose picture the children answer.
     A multiscale job also takes "vary_from", the first scale that gets new noise
     (default multiscale.vary_from_scale).
     Nothing is stored unless every child was made.
@@ -47,7 +48,15 @@ def generate(params: dict, context: JobContext) -> dict:
     seed = secrets.randbelow(2 ** 31) if seed is None else int(seed)
 
     node = context.archive.node(node_id)
-    parent = np.asarray(context.archive.load_image(node))
+    state = None
+    if params.get("state_id") is not None:
+        # An answer to a live painting state starts from the picture of the canvas at that moment.
+        state = context.archive.state(int(params["state_id"]))
+        if state.node != node_id:
+            raise TwowayError("capture.state_not_found", state_id=state.id)
+        parent = np.asarray(context.archive.load_state_image(state))
+    else:
+        parent = np.asarray(context.archive.load_image(node))
     network = network_for(name, context)
     checkpoint = ""
     if network.abilities.needs_training:
@@ -74,11 +83,14 @@ def generate(params: dict, context: JobContext) -> dict:
     node_ids = []
     for child in children:
         latent = child.latent.to_bytes() if child.latent is not None else None
+        extra = {**child.extra, "live_state": state.number} if state is not None else child.extra
         stored = context.archive.add_machine_image(
             Image.fromarray(child.image), parents=[node_id], network=name,
             version=network.version, seed=child.seed, checkpoint=checkpoint,
-            latent=latent, extra=child.extra)
+            latent=latent, extra=extra)
         node_ids.append(stored.id)
+    if state is not None and node_ids:
+        context.archive.set_state_answer(state.id, node_ids[0])
     log.info("job %s: stored children %s of node %d (network %s, seed %d)",
              context.job_id, node_ids, node_id, name, seed)
     return {"node_ids": node_ids}

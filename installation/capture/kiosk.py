@@ -20,10 +20,16 @@ def attach_camera(app) -> CameraFeed:
     """Add the camera feed to `app.services` and `app.camera`, with a capture session behind it."""
     settings = app.settings
     answers: list[tuple[int, int]] = []  # (node id, state id), appended by the feed's thread
+
+    def disk_nearly_full() -> bool:
+        guard = getattr(app, "disk_guard", None)
+        return guard is not None and guard.paused
+
     session = CaptureSession(
         settings.capture, lambda: Archive(app.archive_dir, settings.archive),
         author=settings.general.artist, answer=lambda node_id, state_id: answers.append((node_id, state_id)),
-        base=settings.source.parent)
+        base=settings.source.parent,
+        paused=disk_nearly_full)
     feed = CameraFeed(settings.capture, app.board, base=settings.source.parent, session=session)
 
     def collect(now: float) -> None:
@@ -33,6 +39,8 @@ def attach_camera(app) -> CameraFeed:
             stored = stored or result.outcome in ("stored", "state")
             if result.outcome == "duplicate":
                 log.info("capture not stored: %s", result.reason)
+            elif result.outcome == "paused":
+                app.disk_paused()  # shows why on screen
         while answers:
             node_id, state_id = answers.pop(0)
             _request_answer(app, node_id, state_id)
@@ -51,8 +59,7 @@ def _request_answer(app, node_id: int, state_id: int) -> None:
         return
     from installation.jobs import Job, Priority
 
-    # TODO: the generate job starts from the node's stored image; answering the
-    # state's own picture needs the generate handler to read `state_id`.
+    # The job starts from the state's own picture and records its child as the state's answer.
     params = {"node_id": node_id, "count": 1, "network": app.settings.capture.live_network,
               "seed": None, "state_id": state_id}
     job_id = app.worker.submit(Job("generate", params, Priority.ARTIST))

@@ -41,7 +41,7 @@ STILLNESS_SIDE = 160  # pixels of the long side of the frames compared for movem
 
 @dataclass(frozen=True)
 class CaptureResult:
-    """The outcome of one settled picture: "stored", "state", "duplicate" or "failed"."""
+    """The outcome of one settled picture: "stored", "state", "duplicate", "paused" or "failed"."""
 
     outcome: str
     node_id: int | None = None
@@ -92,8 +92,10 @@ class CaptureSession:
 
     def __init__(self, settings: CaptureSettings, archive_factory: Callable[[], Archive],
                  author: str = "", answer: Callable[[int, int], None] | None = None,
-                 base: Path | None = None):
+                 base: Path | None = None, paused: Callable[[], bool] | None = None):
         self.settings = settings
+        self.paused = paused  # True while pictures must not be stored (the disk is nearly full)
+        self._pause_reported = False
         self._archive_factory = archive_factory
         self._archive: Archive | None = None
         self.author = author
@@ -153,6 +155,16 @@ class CaptureSession:
             return None
         if still_for < self.settings.still_seconds or self._settled_done:
             return None
+        if self.paused is not None and self.paused():
+            # The picture waits, request and all, until there is room; it is reported once.
+            if self._pause_reported:
+                return None
+            self._pause_reported = True
+            log.warning("capture paused: the disk is nearly full")
+            result = CaptureResult("paused", reason="the disk is nearly full")
+            self.results.put(result)
+            return result
+        self._pause_reported = False
         with self._lock:
             self._settled_done = True
             request, self._request = self._request, None

@@ -152,3 +152,34 @@ def test_live_unchanged_canvas_no_new_state(live, scene):
 def test_states_files_pass_verify(live):
     archive, session, first, second, answers = live
     assert archive.verify().ok
+
+
+def test_capture_waits_while_disk_is_nearly_full(archive, scene):
+    full = [True]
+    session = CaptureSession(CaptureSettings(still_seconds=1.0), lambda: archive, paused=lambda: full[0])
+    results = []
+    rng = np.random.default_rng(5)
+    for step in range(16):
+        results.append(session.observe(noisy(scene.image, rng), Detection(scene.corners, 0.95), step * 0.2))
+    assert [result.outcome for result in results if result is not None] == ["paused"]
+    assert archive.count() == 0
+    full[0] = False
+    result = session.observe(noisy(scene.image, rng), Detection(scene.corners, 0.95), 3.4)
+    assert result.outcome == "stored"
+    assert archive.count() == 1
+
+
+def test_live_answer_starts_from_the_state_picture(live):
+    from installation.config import load_settings
+    from installation.jobs import JobContext
+    from models import job_handlers
+
+    archive, session, first, second, answers = live
+    settings = load_settings(overrides=["networks.output_side=48", "networks.patch_coarsest_side=16",
+                                        "networks.patch_iterations=1"])
+    context = JobContext("live", archive, "cpu", settings, lambda *report: None, lambda: False)
+    made = job_handlers.generate({"node_id": second.node_id, "state_id": second.state_id, "seed": 3}, context)
+    child = archive.node(made["node_ids"][0])
+    assert child.parents == (second.node_id,)
+    assert child.provenance["live_state"] == archive.state(second.state_id).number
+    assert archive.state(second.state_id).answer == child.id
