@@ -60,6 +60,9 @@ def parse_length_cm(text: str) -> float:
     return number * LENGTH_UNITS_CM[match.group(2) or ""]
 
 
+MAX_CANVAS_PROPORTION = 20  # the longer side of a canvas at most this many times the shorter
+
+
 def parse_canvas_cm(text: str) -> tuple[float, float]:
     """Parse a canvas size such as "50x70cm", "500x700mm" or "50 x 70" into (width, height) in cm."""
     match = re.fullmatch(r"\s*(\d+(?:[.,]\d+)?)\s*[x×*]\s*(\d+(?:[.,]\d+)?)\s*(cm|mm|in)?\s*",
@@ -71,6 +74,8 @@ def parse_canvas_cm(text: str) -> tuple[float, float]:
     height = float(match.group(2).replace(",", ".")) * unit
     if width <= 0 or height <= 0:
         raise TwowayError("reference.bad_canvas", value=text)
+    if max(width, height) > MAX_CANVAS_PROPORTION * min(width, height):
+        raise TwowayError("reference.narrow_canvas", value=text, most=MAX_CANVAS_PROPORTION)
     return width, height
 
 

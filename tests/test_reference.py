@@ -61,6 +61,13 @@ def test_grid_length_rejected():
     assert caught.value.key == "reference.bad_length"
 
 
+@pytest.mark.parametrize("text", ["1x100000cm", "100000x1mm", "2x41in"])
+def test_canvas_too_narrow_rejected(text):
+    with pytest.raises(TwowayError) as caught:
+        parse_canvas_cm(text)
+    assert caught.value.key == "reference.narrow_canvas"
+
+
 def test_crop_keeps_canvas_proportion():
     image = np.zeros((300, 400, 3), dtype=np.uint8)
     assert crop_to_proportion(image, 50 / 70).shape == (300, 214, 3)
