@@ -487,6 +487,14 @@ class App:
             waiting, self._visitor_waiting = self._visitor_waiting, None
             self._generate(waiting)
 
+    def knows_node(self, node_id: int) -> bool:
+        """Return whether image `node_id` is in the archive as last loaded; True until it is loaded.
+
+        Called from other threads (the OSC server): it only reads the current genealogy.
+        """
+        genealogy = self.genealogy
+        return genealogy is None or node_id in genealogy
+
     def is_visitor_made(self, node_id: int) -> bool:
         made = self.visitor_made.get(node_id)
         return made is not None and self.now - made < self.settings.display.visitor_caption_s

@@ -62,3 +62,11 @@ def test_pause_feedback_from_kiosk(kiosk):
         client.send(f"{ROOT}/pause", 1)
         assert step_until(kiosk, lambda: kiosk.board.snapshot()[0].paused)
         assert client.receive_until(f"{ROOT}/state/paused") == [1]
+
+
+def test_command_naming_missing_image_gets_error(kiosk):
+    assert step_until(kiosk, lambda: kiosk.genealogy is not None)
+    with OscClient("127.0.0.1", osc_server(kiosk).port) as client:
+        client.send(f"{ROOT}/select", 999)
+        reply = client.receive_until(f"{ROOT}/error")
+    assert reply is not None and "no image 999" in reply[0]

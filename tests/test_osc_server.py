@@ -36,9 +36,9 @@ def wait_until(condition, timeout: float = 3.0) -> bool:
     return True
 
 
-def start_server(bus=None, board=None, **changes):
+def start_server(bus=None, board=None, knows_node=None, **changes):
     settings = dataclasses.replace(OscSettings(host="127.0.0.1", port=0, feedback_interval_s=0.02), **changes)
-    server = OscServer(settings, bus or CommandBus(), board)
+    server = OscServer(settings, bus or CommandBus(), board, knows_node=knows_node)
     server.start()
     return server
 
@@ -131,6 +131,21 @@ def test_invalid_arguments_reply_error(bus, client, server, name, arguments, fra
     assert reply is not None and fragment in reply[0]
     assert bus.drain() == []
     assert server.counters["invalid"] == 1
+
+
+@pytest.mark.parametrize("name, arguments", [("select", [7]), ("capture", [7]), ("choose", [7, 1])])
+def test_command_naming_missing_image_replies_error(bus, name, arguments):
+    server = start_server(bus, knows_node=lambda node_id: node_id in (1, 2))
+    try:
+        with OscClient("127.0.0.1", server.port) as client:
+            client.send(f"{ROOT}/{name}", *arguments)
+            reply = client.receive_until(f"{ROOT}/error")
+            client.send(f"{ROOT}/select", 2)
+            (command,) = wait_for_commands(bus)
+    finally:
+        server.stop()
+    assert reply is not None and "no image 7" in reply[0]
+    assert command == commands.Select(2)
 
 
 def test_unknown_address_replies_error(client, server):

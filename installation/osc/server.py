@@ -19,7 +19,7 @@ import logging
 import socket
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
 from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import BuildError, build_msg
@@ -52,10 +52,12 @@ class OscServer:
     server's thread writes it.
     """
 
-    def __init__(self, settings: OscSettings, bus: CommandBus, board: StateBoard | None = None):
+    def __init__(self, settings: OscSettings, bus: CommandBus, board: StateBoard | None = None,
+                 knows_node: Callable[[int], bool] | None = None):
         self.settings = settings
         self.bus = bus
         self.board = board
+        self.knows_node = knows_node  # whether an image number exists; None accepts every number
         self.root = _check_root(settings.root)
         self.allow = _allow_list(settings.allow, "osc.allow")
         self.visitors = _allow_list(settings.visitor_networks, "osc.visitor_networks")
@@ -270,12 +272,26 @@ class OscServer:
         except InvalidArguments as error:
             self._reject("invalid", sender, str(error))
             return
+        unknown = self._unknown_node(command)
+        if unknown is not None:
+            self._reject("invalid", sender, f"{name}: there is no image {unknown}")
+            return
 
         verdict = self.bus.submit(command)
         if verdict.accepted:
             self.counters["commands"] += 1
         else:
             self._reject("bus_full" if "queue is full" in verdict.reason else "refused", sender, verdict.reason)
+
+    def _unknown_node(self, command) -> int | None:
+        """Return the image number the command names that the archive does not hold, if any."""
+        if self.knows_node is None:
+            return None
+        for field_name in ("node_id", "parent_id"):
+            node_id = getattr(command, field_name, None)
+            if node_id is not None and not self.knows_node(node_id):
+                return node_id
+        return None
 
     def _name_of(self, address: str) -> str | None:
         """Return the command name of an address under the root, or None if it is unknown."""
