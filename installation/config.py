@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import ipaddress
 import logging
 import math
 import tomllib
@@ -200,6 +201,16 @@ class OscSettings:
     receive_buffer_bytes: int = setting(4_194_304, min=65536)
     error_replies_per_second: int = setting(10, min=1, max=1000)
     max_datagrams_per_second: int = setting(2000, min=10, max=1_000_000)  # per sending host
+
+    def __post_init__(self):
+        for key in ("allow", "visitor_networks"):
+            for entry in getattr(self, key):
+                try:
+                    ipaddress.ip_network(str(entry).strip(), strict=False)
+                except ValueError:
+                    raise ConfigError(f"osc.{key} has {entry!r}, which is not an IP address or range: "
+                                      "write addresses such as \"192.168.1.20\" or ranges such as "
+                                      "\"192.168.1.0/24\"") from None
 
 
 @dataclass(frozen=True)

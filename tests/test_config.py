@@ -147,6 +147,12 @@ def test_empty_archive_path_is_rejected(tmp_path):
         load_settings(write(tmp_path, '[archive]\npath = ""\n'))
 
 
+@pytest.mark.parametrize("key", ["allow", "visitor_networks"])
+def test_osc_networks_must_be_addresses(tmp_path, key):
+    with pytest.raises(ConfigError, match="not an IP address or range"):
+        load_settings(write(tmp_path, ""), [f'osc.{key}=["192.168.1.0/24", "hello"]'])
+
+
 def test_background_needs_three_numbers(tmp_path):
     with pytest.raises(ConfigError, match="expected three numbers"):
         load_settings(write(tmp_path, ""), ["display.background=[1,2]"])
