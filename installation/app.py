@@ -553,11 +553,13 @@ class App:
         if now >= self._refresh_at:
             self._refresh_at = now + self.settings.display.refresh_s
             self.loader.request("nodes")
-        for loaded in self.loader.results():
+        # One result a frame: a still is a full-size copy, and two in one frame would make it slow.
+        for loaded in self.loader.results(limit=1):
             if loaded.kind == "nodes" and loaded.value is not None:
                 self._set_nodes(loaded.value)
             elif loaded.kind == "still":
                 self.stills.add(loaded)
+                self.morphs.blender.rest_this_frame()
             elif loaded.kind in ("flag", "title"):
                 if loaded.error:
                     self.board.update(last_error=loaded.error)

@@ -49,6 +49,7 @@ class Blender:
         self._building: list | None = None  # [key, base, top, alpha, next strip]
         self._pending: tuple | None = None  # the latest (key, base, top, alpha) requested while building
         self.blends = 0  # completed blends, for tests and the benchmark
+        self._rest = False  # skip the next strip: the frame already copied a full-size image
 
     def draw(self, screen: pygame.Surface, base: pygame.Surface, top: pygame.Surface | None,
              weight: float, pair, frames) -> None:
@@ -84,7 +85,18 @@ class Blender:
             self._back = pygame.Surface(self.size, 0, screen)
             self._pair = None
 
+    def rest_this_frame(self) -> None:
+        """Compose no strip in the current frame, which already did other full-size work.
+
+        Copying a morph frame or a still costs about as much as a strip; doing
+        both in one frame made the slowest frames, so the strip waits a frame.
+        """
+        self._rest = True
+
     def _advance(self) -> None:
+        if self._rest:
+            self._rest = False
+            return
         if self._building is None:
             if self._pending is None:
                 return

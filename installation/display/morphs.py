@@ -191,6 +191,8 @@ class MorphPlayer:
             self.ring.release(ready.slot)
             copied += 1
         self.frames_received += copied
+        if copied:
+            self.blender.rest_this_frame()
         return copied
 
     def _forget(self, key) -> None:

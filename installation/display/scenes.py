@@ -178,6 +178,7 @@ class GeneratingScene(Scene):
             return
         self._preview_at = now
         self.preview = self._preview_surface(preview)
+        self.app.morphs.blender.rest_this_frame()  # scaling the preview was this frame's full-size work
 
     def _preview_surface(self, preview: np.ndarray) -> pygame.Surface | None:
         if preview.ndim != 3 or preview.shape[2] != 3 or preview.dtype != np.uint8:

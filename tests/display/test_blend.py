@@ -85,3 +85,14 @@ def test_fill_around_fills_bars(screen):
 def test_draw_centred_places_image(screen):
     draw_centred(screen, plain((90, 0, 0)), BACKGROUND)
     assert centre(screen) == (90, 0, 0)
+
+
+def test_rest_delays_the_next_strip(screen):
+    blender = Blender(SIZE, BACKGROUND, strips=1)
+    base, top = plain((0, 0, 0)), plain((200, 200, 200))
+    blender.draw(screen, base, top, 0.0, "a", 1)
+    blender.rest_this_frame()
+    blender.draw(screen, base, top, 1.0, "a", 2)
+    rested = centre(screen)[0]
+    blender.draw(screen, base, top, 1.0, "a", 2)
+    assert (rested, centre(screen)[0]) == (0, 200)
