@@ -7,6 +7,7 @@ Rendered surfaces are cached per node and language, so drawing is one blit.
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import logging
 
@@ -19,6 +20,7 @@ log = logging.getLogger(__name__)
 TEXT_COLOUR = (240, 236, 228)
 SHADOW_COLOUR = (0, 0, 0)
 PANEL_ALPHA = 150
+CACHED_PANELS = 8  # caption and message panels kept rendered; a 1080p panel takes about 1 MB
 
 
 def font_with_height(pixels: int) -> pygame.font.Font:
@@ -77,7 +79,8 @@ class Captions:
         self.languages = languages
         self.primary_font = font_with_height(line_px)
         self.second_font = font_with_height(max(12, round(line_px * 0.75)))
-        self._cache: dict[tuple, pygame.Surface] = {}
+        # Least recently used panels are dropped first, so memory stays flat as the archive grows.
+        self._cache: collections.OrderedDict[tuple, pygame.Surface] = collections.OrderedDict()
 
     def set_languages(self, languages: tuple[str, ...]) -> None:
         if languages != self.languages:
@@ -87,12 +90,21 @@ class Captions:
     def panel(self, node, made_for_visitor: bool = False) -> pygame.Surface:
         """Return the caption panel of a node: a translucent band with one block per language."""
         key = (node.id, node.title, node.kind, made_for_visitor, self.languages)
-        panel = self._cache.get(key)
+        panel = self._cached(key)
         if panel is None:
-            if len(self._cache) > 64:
-                self._cache.clear()
-            panel = self._render(node, made_for_visitor)
-            self._cache[key] = panel
+            panel = self._store(key, self._render(node, made_for_visitor))
+        return panel
+
+    def _cached(self, key: tuple) -> pygame.Surface | None:
+        panel = self._cache.get(key)
+        if panel is not None:
+            self._cache.move_to_end(key)
+        return panel
+
+    def _store(self, key: tuple, panel: pygame.Surface) -> pygame.Surface:
+        self._cache[key] = panel
+        while len(self._cache) > CACHED_PANELS:
+            self._cache.popitem(last=False)
         return panel
 
     def _render(self, node, made_for_visitor: bool) -> pygame.Surface:
@@ -107,7 +119,7 @@ class Captions:
     def message(self, key: str, params: dict) -> pygame.Surface:
         """Return a panel with the text `key` in each configured language."""
         cache_key = ("message", key, tuple(sorted(params.items())), self.languages)
-        panel = self._cache.get(cache_key)
+        panel = self._cached(cache_key)
         if panel is None:
             lines = []
             for number, language in enumerate(self.languages):
@@ -116,8 +128,7 @@ class Captions:
                           for name, value in params.items()}
                 font = self.primary_font if number == 0 else self.second_font
                 lines.append(font.render(texts(key, **values), True, TEXT_COLOUR))
-            panel = framed_text(lines, self.screen_size[0])
-            self._cache[cache_key] = panel
+            panel = self._store(cache_key, framed_text(lines, self.screen_size[0]))
         return panel
 
     def draw(self, screen: pygame.Surface, panel: pygame.Surface, alpha: int = 255) -> None:

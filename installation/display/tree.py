@@ -8,6 +8,7 @@ are drawn.
 
 from __future__ import annotations
 
+import collections
 import logging
 
 import pygame
@@ -24,6 +25,7 @@ FRAME_COLOUR = (70, 70, 70)
 CHOSEN_COLOUR = (200, 60, 40)
 HIGHLIGHT_COLOUR = (250, 200, 60)
 LABEL_COLOUR = (220, 216, 208)
+KEPT_THUMBNAILS = 400  # more than a 1080p screen shows at once
 
 
 class TreeScene(Scene):
@@ -38,7 +40,8 @@ class TreeScene(Scene):
         # Labels 32 pixels high on a 1080-line screen: an estimate of what reads from three metres.
         self.font = font_with_height(max(16, round(32 * height / 1080)))
         self.label_height = self.font.get_linesize()
-        self.thumbnails: dict[int, pygame.Surface] = {}
+        # Least recently drawn first out: the tree of a long show outgrows what is worth keeping.
+        self.thumbnails: collections.OrderedDict[int, pygame.Surface] = collections.OrderedDict()
         self.labels: dict[int, pygame.Surface] = {}
         self._layout_for = None
         self.positions: dict[int, tuple[float, float]] = {}  # node centre in tree pixels
@@ -72,6 +75,8 @@ class TreeScene(Scene):
             node_id, side = loaded.key
             if loaded.value is not None and side == self.side:
                 self.thumbnails[node_id] = surface_from_bgrx(loaded.value)
+                while len(self.thumbnails) > KEPT_THUMBNAILS:
+                    self.thumbnails.popitem(last=False)
         target = self._camera_target()
         if self.camera is None:
             self.camera = target
@@ -121,6 +126,7 @@ class TreeScene(Scene):
             app.loader.request("thumbnail", (node_id, self.side))
             box = pygame.Rect(0, 0, self.side, self.side)
         else:
+            self.thumbnails.move_to_end(node_id)
             box = thumbnail.get_rect()
         box.center = centre
         if thumbnail is not None:

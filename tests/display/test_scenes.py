@@ -156,3 +156,20 @@ def test_presses_queue_at_most_one_more(settings, archive, paintings):
         app.stop()
     assert len(worker.jobs) == 1
     assert waiting is not None
+
+
+def test_caption_panels_kept_are_bounded():
+    from types import SimpleNamespace
+
+    from installation.display.captions import CACHED_PANELS, Captions
+
+    pygame.font.init()
+    captions = Captions((320, 180), 20, ("es", "en"))
+    nodes = [SimpleNamespace(id=number, title=f"t{number}", kind="machine", generation=1, network="patches",
+                             created_at="2026-12-05T00:00:00+00:00", author="", provenance={})
+             for number in range(1, CACHED_PANELS + 6)]
+    for node in nodes:
+        captions.panel(node)
+    first = captions.panel(nodes[-1])
+    assert len(captions._cache) == CACHED_PANELS
+    assert captions.panel(nodes[-1]) is first
