@@ -487,7 +487,7 @@ class App:
             waiting, self._visitor_waiting = self._visitor_waiting, None
             self._generate(waiting)
 
-    def knows_node(self, node_id: int) -> bool:
+    def has_node(self, node_id: int) -> bool:
         """Return whether image `node_id` is in the archive as last loaded; True until it is loaded.
 
         Called from other threads (the OSC server): it only reads the current genealogy.

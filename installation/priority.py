@@ -29,8 +29,8 @@ def lower_priority(increment: int) -> bool:
 def use_idle_time() -> bool:
     """Put the calling thread, and the threads it starts later, in Linux's idle scheduling class.
 
-    Such a thread runs only on processor time nothing else wants, so the display
-    loop never waits for a core in the middle of a frame.
+    The kernel runs such a thread only when no thread of a normal class wants
+    the core, so it does not hold up the display loop in the middle of a frame.
     """
     try:
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))

@@ -75,7 +75,7 @@ def parse_canvas_cm(text: str) -> tuple[float, float]:
     if width <= 0 or height <= 0:
         raise TwowayError("reference.bad_canvas", value=text)
     if max(width, height) > MAX_CANVAS_PROPORTION * min(width, height):
-        raise TwowayError("reference.narrow_canvas", value=text, most=MAX_CANVAS_PROPORTION)
+        raise TwowayError("reference.narrow_canvas", value=text, max=MAX_CANVAS_PROPORTION)
     return width, height
 
 

@@ -69,4 +69,5 @@ def test_command_naming_missing_image_gets_error(kiosk):
     with OscClient("127.0.0.1", osc_server(kiosk).port) as client:
         client.send(f"{ROOT}/select", 999)
         reply = client.receive_until(f"{ROOT}/error")
-    assert reply is not None and "no image 999" in reply[0]
+    assert reply is not None
+    assert "no image 999" in reply[0]

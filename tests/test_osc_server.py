@@ -8,7 +8,7 @@ import pytest
 
 from installation import commands
 from installation.commands import CommandBus
-from installation.config import OscSettings
+from installation.config import ConfigError, OscSettings
 from installation.osc import OscServer
 from installation.osc.client import OscClient
 from installation.state import StateBoard
@@ -36,9 +36,9 @@ def wait_until(condition, timeout: float = 3.0) -> bool:
     return True
 
 
-def start_server(bus=None, board=None, knows_node=None, **changes):
+def start_server(bus=None, board=None, has_node=None, **changes):
     settings = dataclasses.replace(OscSettings(host="127.0.0.1", port=0, feedback_interval_s=0.02), **changes)
-    server = OscServer(settings, bus or CommandBus(), board, knows_node=knows_node)
+    server = OscServer(settings, bus or CommandBus(), board, has_node=has_node)
     server.start()
     return server
 
@@ -135,7 +135,7 @@ def test_invalid_arguments_reply_error(bus, client, server, name, arguments, fra
 
 @pytest.mark.parametrize("name, arguments", [("select", [7]), ("capture", [7]), ("choose", [7, 1])])
 def test_command_naming_missing_image_replies_error(bus, name, arguments):
-    server = start_server(bus, knows_node=lambda node_id: node_id in (1, 2))
+    server = start_server(bus, has_node=lambda node_id: node_id in (1, 2))
     try:
         with OscClient("127.0.0.1", server.port) as client:
             client.send(f"{ROOT}/{name}", *arguments)
@@ -144,7 +144,8 @@ def test_command_naming_missing_image_replies_error(bus, name, arguments):
             (command,) = wait_for_commands(bus)
     finally:
         server.stop()
-    assert reply is not None and "no image 7" in reply[0]
+    assert reply is not None
+    assert "no image 7" in reply[0]
     assert command == commands.Select(2)
 
 
@@ -284,7 +285,7 @@ def test_port_in_use_names_port_and_setting():
 
 
 def test_bad_allow_entry_names_setting():
-    with pytest.raises(TwowayError) as raised:
+    with pytest.raises(ConfigError) as raised:
         OscServer(OscSettings(allow=("10.0.0.300",)), CommandBus())
     assert "osc.allow" in str(raised.value)
 

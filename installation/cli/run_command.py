@@ -88,7 +88,7 @@ def add_services(app) -> None:
         except ImportError as error:
             log.warning("OSC server not available: %s", error)
         else:
-            app.services.append(OscServer(settings.osc, app.bus, app.board, knows_node=app.knows_node))
+            app.services.append(OscServer(settings.osc, app.bus, app.board, has_node=app.has_node))
     if settings.capture.source != "none":
         try:
             from installation.capture.kiosk import attach_camera

@@ -88,8 +88,8 @@ class Blender:
     def rest_this_frame(self) -> None:
         """Compose no strip in the current frame, which already did other full-size work.
 
-        Copying a morph frame or a still costs about as much as a strip; doing
-        both in one frame made the slowest frames, so the strip waits a frame.
+        Copying a morph frame or a still costs about as much as a strip. Frames
+        that did both were the slowest, so the strip waits a frame.
         """
         self._rest = True
 

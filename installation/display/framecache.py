@@ -55,7 +55,7 @@ class FramePool:
     The memory for morph frames is taken once, at start, and touched, so the
     display's memory stays flat for weeks instead of growing as frames arrive.
     A frame of any size up to the slot size is copied into the top-left corner
-    of a slot and served as a subsurface of it; when every slot is in use, the
+    of a slot and served as a subsurface of it. When every slot is in use, the
     least recently used frame gives up its slot. `on_evict(key)` is called for
     each frame dropped that way, so owners can forget it.
     """
@@ -73,16 +73,16 @@ class FramePool:
         self._frames: collections.OrderedDict[Hashable, tuple[int, pygame.Surface]] = collections.OrderedDict()
 
     @classmethod
-    def within(cls, budget_bytes: int, slot_size: tuple[int, int], most_slots: int, least_slots: int = 1,
+    def within(cls, budget_bytes: int, slot_size: tuple[int, int], max_slots: int, min_slots: int = 1,
                on_evict: Callable[[Hashable], None] | None = None) -> "FramePool":
-        """A pool of as many slots as `budget_bytes` holds, between `least_slots` and `most_slots`."""
+        """Make a pool with as many slots as `budget_bytes` fits, from `min_slots` to `max_slots`."""
         slot_bytes = slot_size[0] * slot_size[1] * 4
-        slots = min(most_slots, budget_bytes // slot_bytes)
-        if slots < least_slots:
-            log.warning("a frame budget of %d MB holds %d frames of %dx%d; taking %d (%d MB) instead",
-                        budget_bytes // 2**20, slots, slot_size[0], slot_size[1], least_slots,
-                        least_slots * slot_bytes // 2**20)
-            slots = least_slots
+        slots = min(max_slots, budget_bytes // slot_bytes)
+        if slots < min_slots:
+            log.warning("a frame budget of %d MB fits only %d frames of %dx%d; reserving %d (%d MB) instead",
+                        budget_bytes // 2**20, slots, slot_size[0], slot_size[1], min_slots,
+                        min_slots * slot_bytes // 2**20)
+            slots = min_slots
         return cls(slot_size, slots, on_evict)
 
     @property

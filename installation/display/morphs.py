@@ -116,8 +116,8 @@ class MorphPlayer:
         self.settings = settings
         self.ring = FrameRing.create(RING_SLOTS, screen_size[0], screen_size[1])
         # Room for the morph on screen, the next one and a visitor's; at least two short morphs.
-        self.cache = FramePool.within(settings.frame_cache_mb * 2**20, screen_size, most_slots=3 * settings.morph_frames,
-                                      least_slots=2 * MIN_FRAMES, on_evict=self._forget)
+        self.cache = FramePool.within(settings.frame_cache_mb * 2**20, screen_size, max_slots=3 * settings.morph_frames,
+                                      min_slots=2 * MIN_FRAMES, on_evict=self._forget)
         # A morph whose frames cannot all stay in memory would be rendered again every time it is shown.
         self.frame_count = max(MIN_FRAMES, min(settings.morph_frames, self.cache.capacity // 2))
         if self.frame_count < settings.morph_frames:

@@ -53,11 +53,11 @@ class OscServer:
     """
 
     def __init__(self, settings: OscSettings, bus: CommandBus, board: StateBoard | None = None,
-                 knows_node: Callable[[int], bool] | None = None):
+                 has_node: Callable[[int], bool] | None = None):
         self.settings = settings
         self.bus = bus
         self.board = board
-        self.knows_node = knows_node  # whether an image number exists; None accepts every number
+        self.has_node = has_node  # whether an image number is in the archive; None accepts every number
         self.root = _check_root(settings.root)
         self.allow = _allow_list(settings.allow, "osc.allow")
         self.visitors = _allow_list(settings.visitor_networks, "osc.visitor_networks")
@@ -285,11 +285,11 @@ class OscServer:
 
     def _unknown_node(self, command) -> int | None:
         """Return the image number the command names that the archive does not hold, if any."""
-        if self.knows_node is None:
+        if self.has_node is None:
             return None
         for field_name in ("node_id", "parent_id"):
             node_id = getattr(command, field_name, None)
-            if node_id is not None and not self.knows_node(node_id):
+            if node_id is not None and not self.has_node(node_id):
                 return node_id
         return None
 

@@ -71,7 +71,8 @@ def test_frame_pool_drops_least_recently_used():
     pool.get("a")
     pool.store("d", bgrx(2))
     assert evicted == ["b"]
-    assert "a" in pool and "d" in pool
+    assert "a" in pool
+    assert "d" in pool
     assert len(pool) == 3
 
 
@@ -104,9 +105,9 @@ def test_frame_pool_refuses_frames_larger_than_a_slot():
 
 def test_frame_pool_within_budget():
     pygame.display.init()
-    assert FramePool.within(5 * 400, (10, 10), most_slots=100).capacity == 5
-    assert FramePool.within(5 * 400, (10, 10), most_slots=3).capacity == 3
-    assert FramePool.within(400, (10, 10), most_slots=100, least_slots=4).capacity == 4
+    assert FramePool.within(5 * 400, (10, 10), max_slots=100).capacity == 5
+    assert FramePool.within(5 * 400, (10, 10), max_slots=3).capacity == 3
+    assert FramePool.within(400, (10, 10), max_slots=100, min_slots=4).capacity == 4
 
 
 def test_surface_from_bgrx_keeps_colours():
