@@ -40,7 +40,9 @@ def write_bgrx(target: pygame.Surface, pixels: np.ndarray) -> pygame.Surface:
     if width > target.get_width() or height > target.get_height():
         raise ValueError(f"a {width}x{height} image does not fit {target.get_width()}x{target.get_height()}")
     rows = np.frombuffer(target.get_buffer(), np.uint8).reshape(target.get_height(), target.get_pitch())
-    rows[:height, :width * 4] = pixels.reshape(height, width * 4)
+    # Assigned through a view of the same shape: reshaping strided pixels (a frame in a wider
+    # ring slot) would first copy them into a new array, and its page faults cost milliseconds.
+    rows[:height, :width * 4].reshape(height, width, 4)[...] = pixels
     del rows  # the buffer keeps the surface locked while it lives
     return target.subsurface((0, 0, width, height))
 
