@@ -1,4 +1,4 @@
-"""Scheduling of threads that must never hold up the display loop.
+"""Scheduling of threads that should not hold up the display loop.
 
 On Linux, a thread's nice value and scheduling class belong to that thread
 alone, and the threads it starts afterwards inherit them. Each function here

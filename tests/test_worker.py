@@ -85,7 +85,7 @@ def test_worker_runs_at_lower_priority(shared):
     assert os.getpriority(os.PRIO_PROCESS, client.pid) == expected
 
 
-def test_jobs_use_idle_time_but_the_heartbeat_does_not(shared):
+def test_worker_jobs_idle_heartbeat_normal(shared):
     client, _, _, _ = shared
     recorder = Recorder(client)
     job_id = client.submit(Job("sleep", {"seconds": 0.05}, Priority.ARTIST))

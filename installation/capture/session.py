@@ -156,11 +156,11 @@ class CaptureSession:
         if still_for < self.settings.still_seconds or self._settled_done:
             return None
         if self.paused is not None and self.paused():
-            # The picture waits, request and all, until there is room; it is reported once.
+            # The picture and any capture request wait until there is room. The pause is reported once.
             if self._pause_reported:
                 return None
             self._pause_reported = True
-            log.warning("capture paused: the disk is nearly full")
+            log.warning("capture paused: the disk is nearly full; free space in the archive's folder to resume")
             result = CaptureResult("paused", reason="the disk is nearly full")
             self.results.put(result)
             return result

@@ -47,10 +47,6 @@ def write_bgrx(target: pygame.Surface, pixels: np.ndarray) -> pygame.Surface:
     return target.subsurface((0, 0, width, height))
 
 
-def surface_bytes(surface: pygame.Surface) -> int:
-    return surface.get_width() * surface.get_height() * surface.get_bytesize()
-
-
 class FramePool:
     """Frames by key, kept in screen-size surfaces that are all reserved when the pool is made.
 
@@ -90,10 +86,6 @@ class FramePool:
     @property
     def capacity(self) -> int:
         return len(self._slots)
-
-    @property
-    def reserved_bytes(self) -> int:
-        return sum(surface_bytes(slot) for slot in self._slots)
 
     def __contains__(self, key: Hashable) -> bool:
         return key in self._frames

@@ -121,7 +121,8 @@ class MorphPlayer:
         # A morph whose frames cannot all stay in memory would be rendered again every time it is shown.
         self.frame_count = max(MIN_FRAMES, min(settings.morph_frames, self.cache.capacity // 2))
         if self.frame_count < settings.morph_frames:
-            log.warning("display.frame_cache_mb holds %d frames of %dx%d, so morphs get %d frames instead of %d",
+            log.warning("display.frame_cache_mb fits only %d frames of %dx%d, so morphs get %d frames instead of %d; "
+                        "raise it for smoother morphs",
                         self.cache.capacity, screen_size[0], screen_size[1], self.frame_count, settings.morph_frames)
         self.renderer = None
         self._indices: dict[tuple[int, int], list[int]] = {}  # sorted frame indices in the cache

@@ -193,7 +193,10 @@ class GeneratingScene(Scene):
         return pygame.transform.scale(small, size, target)
 
     def _buffer(self, name: str) -> pygame.Surface:
-        """A screen-size surface kept for the scene's life: a new one would cost a frame its page faults."""
+        """Return the screen-size surface `name`, made once for the scene's life.
+
+        A new surface would cost the frame that makes it its page faults.
+        """
         surface = self._buffers.get(name)
         if surface is None:
             surface = self._buffers[name] = pygame.Surface(self.app.screen_size, 0, 32, BGRX_MASKS)

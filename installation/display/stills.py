@@ -25,10 +25,6 @@ class Stills:
         self.pool = FramePool(screen_size, capacity)
         self.failed: set[int] = set()
 
-    @property
-    def capacity(self) -> int:
-        return self.pool.capacity
-
     def get(self, node_id: int | None) -> pygame.Surface | None:
         if node_id is None:
             return None

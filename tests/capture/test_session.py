@@ -178,8 +178,8 @@ def test_live_answer_starts_from_the_state_picture(live):
     settings = load_settings(overrides=["networks.output_side=48", "networks.patch_coarsest_side=16",
                                         "networks.patch_iterations=1"])
     context = JobContext("live", archive, "cpu", settings, lambda *report: None, lambda: False)
-    made = job_handlers.generate({"node_id": second.node_id, "state_id": second.state_id, "seed": 3}, context)
-    child = archive.node(made["node_ids"][0])
+    result = job_handlers.generate({"node_id": second.node_id, "state_id": second.state_id, "seed": 3}, context)
+    child = archive.node(result["node_ids"][0])
     assert child.parents == (second.node_id,)
     assert child.provenance["live_state"] == archive.state(second.state_id).number
     assert archive.state(second.state_id).answer == child.id

@@ -76,7 +76,7 @@ def test_frame_pool_drops_least_recently_used():
     assert len(pool) == 3
 
 
-def test_frame_pool_serves_smaller_frames_with_their_pixels():
+def test_frame_pool_serves_smaller_frames():
     pygame.display.init()
     pool = FramePool((10, 8), 1)
     pixels = bgrx(0, (6, 4))
@@ -96,7 +96,7 @@ def test_frame_pool_reuses_its_slots():
     assert tuple(third.get_at((0, 0)))[:3] == (3, 3, 3)
 
 
-def test_frame_pool_refuses_frames_larger_than_a_slot():
+def test_frame_pool_rejects_oversized_frames():
     pygame.display.init()
     pool = FramePool((10, 10), 1)
     with pytest.raises(ValueError, match="does not fit"):
@@ -167,5 +167,5 @@ def test_morphs_get_fewer_frames_when_memory_is_short():
 def test_big_blocks_go_back_to_the_system():
     from installation.display.window import return_big_blocks_to_system
 
-    # glibc, as on every machine the kiosk runs on, takes the setting.
+    # The kiosk runs on Linux with glibc, which accepts the setting.
     assert return_big_blocks_to_system() is True

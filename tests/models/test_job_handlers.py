@@ -1,20 +1,11 @@
 """The worker's generate job on multiscale children, and the registered job kinds."""
 
 import pytest
-import torch
 
 from installation.config import load_settings
 from installation.jobs import JOB_HANDLERS, JobContext
 from models import job_handlers
-from tests.models.test_multiscale import TINY
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+from tests.models.test_multiscale import TINY, one_thread  # noqa: F401  (an autouse fixture)
 
 
 @pytest.fixture(scope="module")
