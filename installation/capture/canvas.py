@@ -1,16 +1,17 @@
 """Finding a painting's four corners in a camera frame.
 
-The search runs on a downscaled frame, first in a box around the most detailed
-area. Colour edges (Canny on the strongest RGB channel gradient) feed a
-probabilistic Hough transform. Every quadrilateral made of two roughly
-horizontal and two roughly vertical lines is scored by how much of its sides
-lies on edges that run along them, by detail inside against plain wall
-outside, and by its overlap with the whole detailed area. That overlap makes a
-rectangle of straight edges inside the painting lose to the canvas. A picture frame shows as a
-uniform band between two nested quadrilaterals, and the inner one is taken.
-Each side is then refined at full resolution: the strongest edge across the
-side is found at many points and a line is fitted through them with RANSAC, so
-a hand over part of an edge, glare or a rounded corner pulls no corner away.
+The whole frame is searched once, downscaled. Colour edges (Canny on the
+strongest RGB channel gradient) feed a probabilistic Hough transform. Every
+quadrilateral made of two roughly horizontal and two roughly vertical lines is
+scored by how much of its sides lies on edges that run along them, by detail
+inside against plain wall outside, and by its overlap with the whole detailed
+area. That overlap makes a rectangle of straight edges inside the painting lose
+to the canvas. A picture frame's rim or an easel's ledge shows as a plain band
+beside a side, so that side moves in to the next candidate line while the band
+between is plain. Each side is then refined at full resolution, first over a
+wide reach and then a narrow one: the strongest edge across the side is found
+at many points and a line is fitted through them with RANSAC, so a hand over
+part of an edge, glare or a rounded corner pulls no corner away.
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-MAX_SEGMENTS = 150  # maximum edge segments merged into lines, the longest first
-MAX_LINES = 40  # maximum lines scored, the longest first
-MAX_LINES_PER_ORIENTATION = 12  # best lines of each orientation combined into quadrilaterals
+MAX_SEGMENTS = 400  # maximum edge segments merged into lines, the longest first
+MAX_LINES = 100  # maximum lines scored, the longest first
+MAX_LINES_PER_ORIENTATION = 16  # best lines of each orientation combined into quadrilaterals
 SIDE_MARGIN = 0.08  # part of each side left out of scoring at both ends (rounded corners)
 REFINE_POINTS = 48  # points sampled across each side at full resolution
 INLIER_PIXELS = 2.0  # distance to the fitted side that counts as on it, full-resolution pixels
@@ -33,6 +34,8 @@ TEXTURE_OFFSET = 6.0  # distance from a side at which texture is compared, downs
 TEXTURE_FLOOR = 20.0  # gradient magnitude below which both sides count as equally plain
 COVERAGE_CANDIDATES = 40  # best quadrilaterals compared with the detailed area
 COVERAGE_WEIGHT = 1.5  # weight of that comparison in a quadrilateral's score
+WIDE_REACH = 3.75  # first refinement pass: downscaled pixels searched on both sides of a coarse side
+NARROW_REACH = 5  # second refinement pass: full-resolution pixels searched on both sides
 
 
 @dataclass(frozen=True)
@@ -67,104 +70,30 @@ class _Lines:
 def detect_canvas(image: np.ndarray, detect_side: int = 480, min_area: float = 0.005) -> Detection:
     """Find the canvas in an RGB frame (HxWx3 uint8); `min_area` is a fraction of the frame.
 
-    The whole frame is searched at `detect_side` pixels on its long side. The box
-    around the most detailed area is searched too, at up to full resolution, so a
-    small canvas is found at a finer scale. The better-scoring result is refined.
+    The whole frame is searched at `detect_side` pixels on its long side, and the
+    best quadrilateral is refined at full resolution.
     """
-    # TODO: short of its targets on the capture benchmark, see BENCHMARKS.md. The mean
-    # Jaccard index is 0.96 (target 0.97) and the worst 0.41 (target 0.85). Searching both
-    # the whole frame and a box costs over 100 ms of processor time per 1920x1080 frame,
-    # against a target of 30 ms.
+    # TODO: short of its Jaccard targets on the capture benchmark (BENCHMARKS.md). Over
+    # its two recorded runs the mean is 0.951 to 0.959 (target 0.97) and the worst photo
+    # 0.32 (target 0.85). A side is still missed on some small canvases on an easel, and
+    # a dark picture frame's rim is sometimes kept as the canvas edge.
     height, width = image.shape[:2]
     scale = min(1.0, detect_side / max(height, width))
     small = cv2.resize(image, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
-    region = _propose_region(small)
-
-    # The box around the detailed area can miss part of a canvas or hold only a
-    # detailed patch of it, so the whole frame is searched too and the better score wins.
-    searches = [(0, 0, width, height)]
-    if region is not None:
-        searches.append(tuple(int(round(v / scale)) for v in region))
-    found = [_search(image, small, scale, box, detect_side, min_area) for box in searches]
-    found = [result for result in found if result is not None]
-    if not found:
+    gradient_x, gradient_y = _colour_gradient(small)
+    lines = _hough_lines(gradient_x, gradient_y)
+    found = None if lines is None else _best_quadrilateral(lines, gradient_x, gradient_y, image, scale, min_area)
+    if found is None:
         return Detection(None, 0.0, "no four straight edges form a canvas")
 
-    candidate, search_scale, _ = max(found, key=lambda result: result[2])
-    corners, inliers = _refine(image, candidate, search_scale)
+    # A coarse side can lie a downscaled pixel or two off the canvas edge, which is
+    # several full-resolution pixels. The wide pass finds the edge and the narrow one fits it.
+    corners, inliers = _refine(image, found / scale, int(np.ceil(WIDE_REACH / scale)) + 3)
+    if corners is not None:
+        corners, inliers = _refine(image, corners, NARROW_REACH)
     if corners is None:
         return Detection(None, 0.0, "the canvas edges could not be followed at full resolution")
     return Detection(corners.astype(np.float32), float(min(inliers)))
-
-
-def _search(image: np.ndarray, small: np.ndarray, small_scale: float, region: tuple[int, int, int, int],
-            detect_side: int, min_area: float) -> tuple[np.ndarray, float, float] | None:
-    """Search one box of the frame; return the quadrilateral in frame pixels, the scale searched and its score.
-
-    A box much smaller than the frame is cut from the full-resolution frame, so a
-    small canvas is searched at a finer scale; a large one is cut from `small`.
-    """
-    x0, y0, x1, y1 = region
-    scale = min(1.0, detect_side / max(x1 - x0, y1 - y0))
-    if scale < 1.3 * small_scale:
-        scale = small_scale
-        box = small[round(y0 * scale):round(y1 * scale), round(x0 * scale):round(x1 * scale)]
-    else:
-        box = cv2.resize(image[y0:y1, x0:x1], (max(1, round((x1 - x0) * scale)),
-                                               max(1, round((y1 - y0) * scale))),
-                         interpolation=cv2.INTER_AREA)
-    gradient_x, gradient_y = _colour_gradient(box)
-    lines = _hough_lines(gradient_x, gradient_y)
-    if lines is None:
-        return None
-    frame_area = image.shape[0] * image.shape[1]
-    area_in_region = min(0.9, min_area * frame_area / ((x1 - x0) * (y1 - y0)))
-    found = _best_quadrilateral(lines, gradient_x, gradient_y, image[y0:y1, x0:x1], scale, area_in_region)
-    if found is None:
-        return None
-    quad, score = found
-    return quad / scale + [x0, y0], scale, score
-
-
-def _propose_region(small: np.ndarray) -> tuple[int, int, int, int] | None:
-    """Return the box (x0, y0, x1, y1) around the thickest detailed area near the middle, or None.
-
-    A painting has more detail than the wall around it. Searching a box around it
-    at a higher resolution finds small canvases and skips windows and doors.
-    Works at half the size of `small`; the box is in `small`'s pixels.
-    """
-    height, width = small.shape[:2]
-    tiny = cv2.resize(small, (width // 2, height // 2), interpolation=cv2.INTER_AREA)
-    gradient_x, gradient_y = _colour_gradient(tiny)
-    texture = cv2.blur(np.hypot(gradient_x, gradient_y), (7, 7))
-    threshold = max(20.0, 3.0 * float(np.median(texture)))
-    mask = cv2.morphologyEx((texture > threshold).astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
-
-    # Keep the thick core of each detailed area: an easel's legs, an arm or the floor
-    # line are thin, and would otherwise join the painting to the rest of the room.
-    distance = cv2.distanceTransform(mask, cv2.DIST_L2, 3)
-    peak = float(distance.max())
-    if peak < 2:
-        return None
-    core = (distance >= 0.5 * peak).astype(np.uint8)
-    count, labels, stats, centroids = cv2.connectedComponentsWithStats(core)
-    if count < 2:
-        return None
-
-    # The largest core near the middle wins.
-    areas = stats[1:, cv2.CC_STAT_AREA].astype(np.float32)
-    middle = np.array([tiny.shape[1] / 2, tiny.shape[0] / 2])
-    spread = np.linalg.norm(centroids[1:] - middle, axis=1) / np.linalg.norm(middle)
-    best = int(np.argmax(areas * (1 - 0.5 * spread))) + 1
-    grow = 0.5 * peak  # the core lies this far inside the detailed area
-    x, y = stats[best, 0] - grow, stats[best, 1] - grow
-    w, h = stats[best, 2] + 2 * grow, stats[best, 3] + 2 * grow
-    if w * h < 0.004 * tiny.shape[0] * tiny.shape[1]:
-        return None
-    x, y, w, h = x * 2.0, y * 2.0, w * 2.0, h * 2.0
-    margin = 0.25 * max(w, h) + 0.02 * max(width, height)
-    return (int(max(0, x - margin)), int(max(0, y - margin)),
-            int(min(width, x + w + margin)), int(min(height, y + h + margin)))
 
 
 def _colour_gradient(small: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -191,7 +120,7 @@ def _hough_lines(gradient_x: np.ndarray, gradient_y: np.ndarray) -> _Lines | Non
     """
     edges = cv2.Canny(gradient_x.astype(np.int16), gradient_y.astype(np.int16), 30, 80, L2gradient=True)
     side = max(edges.shape)
-    segments = cv2.HoughLinesP(edges, 1, np.pi / 180, 12, minLineLength=int(0.035 * side), maxLineGap=4)
+    segments = cv2.HoughLinesP(edges, 1, np.pi / 180, 12, minLineLength=int(0.025 * side), maxLineGap=4)
     if segments is None or len(segments) < 4:
         return None
     segments = segments.reshape(-1, 4).astype(np.float32)
@@ -206,17 +135,18 @@ def _hough_lines(gradient_x: np.ndarray, gradient_y: np.ndarray) -> _Lines | Non
     flip = rho < 0
     rho, theta = np.where(flip, -rho, rho), np.where(flip, theta - np.pi, theta)
     theta = np.where(theta < -np.pi / 2, theta + 2 * np.pi, theta)
-    order = np.argsort(-length)
+    gap = np.abs(theta[:, None] - theta[None, :]) % (2 * np.pi)
+    gap = np.minimum(gap, 2 * np.pi - gap)
+    same = (np.abs(rho[:, None] - rho[None, :]) < 3) & (gap < np.radians(2.5))
+    free = np.ones(len(rho), bool)
     kept, weight = [], []
-    for index in order:
-        gap = np.abs(theta[kept] - theta[index]) % (2 * np.pi)
-        gap = np.minimum(gap, 2 * np.pi - gap)
-        same = (np.abs(rho[kept] - rho[index]) < 3) & (gap < np.radians(2.5))
-        if np.any(same):
-            weight[int(np.flatnonzero(same)[0])] += length[index]
-        else:
-            kept.append(index)
-            weight.append(length[index])
+    for index in range(len(rho)):  # segments come longest first, so the longest one left starts a line
+        if not free[index]:
+            continue
+        members = same[index] & free
+        free &= ~members
+        kept.append(index)
+        weight.append(float(length[members].sum()))
     ranking = np.argsort(-np.array(weight))[:MAX_LINES]
     kept = np.array(kept)[ranking]
     return _Lines(rho[kept].astype(np.float32), theta[kept].astype(np.float32))
@@ -307,10 +237,10 @@ def _intersections(first: _Lines, second: _Lines) -> np.ndarray:
 
 
 def _best_quadrilateral(lines: _Lines, gradient_x: np.ndarray, gradient_y: np.ndarray,
-                        crop: np.ndarray, scale: float, min_area: float) -> tuple[np.ndarray, float] | None:
-    """Return the best-scoring canvas quadrilateral (4x2, downscaled pixels) and its score, or None.
+                        image: np.ndarray, scale: float, min_area: float) -> np.ndarray | None:
+    """Return the best-scoring canvas quadrilateral (4x2, downscaled pixels), or None.
 
-    `crop` is the searched part of the frame at full resolution, `scale` its downscaling.
+    `image` is the full-resolution frame, `scale` the downscaling searched.
     """
     height, width = gradient_x.shape
     reach = int(np.hypot(width, height)) + 2
@@ -319,12 +249,12 @@ def _best_quadrilateral(lines: _Lines, gradient_x: np.ndarray, gradient_y: np.nd
     horizontal, vertical = _split(lines, profiles.strength)
     if len(horizontal) < 2 or len(vertical) < 2:
         return None
-    quads, supports, contrasts = _candidates(
+    quads, supports, contrasts, sides = _candidates(
         _Lines(lines.rho[horizontal], lines.theta[horizontal]), profiles.take(horizontal),
         _Lines(lines.rho[vertical], lines.theta[vertical]), profiles.take(vertical), reach)
 
     valid = _plausible(quads, width, height, min_area)
-    quads, supports, contrasts = quads[valid], supports[valid], contrasts[valid]
+    quads, supports, contrasts, sides = quads[valid], supports[valid], contrasts[valid], sides[valid]
     if len(quads) == 0:
         return None
 
@@ -337,7 +267,7 @@ def _best_quadrilateral(lines: _Lines, gradient_x: np.ndarray, gradient_y: np.nd
     best = int(np.argmax(scores))
     if supports[best].min() < 0.3:
         return None
-    return _inside_frame(quads, supports, best, crop, scale), float(scores[best])
+    return _step_inside(quads, supports, sides, best, image, scale)
 
 
 def _texture_overlap(quads: np.ndarray, scores: np.ndarray, texture: np.ndarray) -> np.ndarray:
@@ -368,8 +298,9 @@ def _candidates(horizontal: _Lines, profile_h: _Profiles, vertical: _Lines, prof
                 reach: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return every quadrilateral of two horizontal and two vertical lines (M, 4, 2).
 
-    With each: the fraction of each side on an edge (M, 4), and each side's texture
-    contrast (M, 4), from 1 (detail inside, plain outside) to -1 (the reverse).
+    With each: the fraction of each side on an edge (M, 4), each side's texture
+    contrast (M, 4), from 1 (detail inside, plain outside) to -1 (the reverse), and
+    the index of each side's line (M, 4), top, right, bottom, left, within its orientation.
     """
     corners = _intersections(horizontal, vertical)  # (H, V, 2)
     along_h = np.einsum("hvk,hk->hv", corners, horizontal.direction) - profile_h.start[:, None]
@@ -403,7 +334,8 @@ def _candidates(horizontal: _Lines, profile_h: _Profiles, vertical: _Lines, prof
         outward_plus = np.einsum("mk,mk->m", middle - centre, lines.normal[line]) > 0
         outside, inside = np.where(outward_plus, plus, minus), np.where(outward_plus, minus, plus)
         contrasts.append((inside - outside) / (inside + outside + TEXTURE_FLOOR))
-    return quads, np.stack(supports, axis=1), np.stack(contrasts, axis=1)
+    sides = np.stack([top, right, bottom, left], axis=1)
+    return quads, np.stack(supports, axis=1), np.stack(contrasts, axis=1), sides
 
 
 def _side_support(profile: np.ndarray, line: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
@@ -436,63 +368,75 @@ def _plausible(quads: np.ndarray, width: int, height: int, min_area: float) -> n
     return convex & inside & shaped & big
 
 
-def _inside_frame(quads: np.ndarray, supports: np.ndarray, best: int, crop: np.ndarray,
-                  scale: float) -> np.ndarray:
-    """Step from a picture frame's outline in to the canvas, while the band between is plain."""
+def _step_inside(quads: np.ndarray, supports: np.ndarray, sides: np.ndarray, best: int, image: np.ndarray,
+                 scale: float) -> np.ndarray:
+    """Move sides in from a picture frame's rim or an easel's ledge to the canvas edge.
+
+    A side moves to a candidate line further in, with the other three sides kept,
+    when the band between the two lines is plain along its length, as moulding
+    and wood are, while the painting just inside varies. A frame's sides move one
+    at a time, its outer rim first, so the loop runs a few rounds.
+    """
     areas = _areas(quads)
-    for _ in range(3):
-        outer = quads[best]
-        ratio = areas / areas[best]
-        nested = (ratio > 0.5) & (ratio < 0.97) & (supports.min(1) > 0.5) & _all_inside(quads, outer)
-        inner = None
-        for index in np.flatnonzero(nested)[np.argsort(-supports[nested].mean(1))][:5]:
-            if _plain_band(crop, scale, outer, quads[index]):
-                inner = index
-                break
-        if inner is None:
+    for _ in range(6):
+        moved = False
+        for side in range(4):
+            others = [k for k in range(4) if k != side]
+            same_others = np.all(sides[:, others] == sides[best, others], axis=1)
+            ratio = areas / areas[best]
+            options = np.flatnonzero(same_others & (ratio < 0.995) & (ratio > 0.8) & (supports[:, side] > 0.5))
+            for index in options[np.argsort(-ratio[options])][:3]:  # the nearest lines first
+                if _plain_band(image, scale, quads[best], quads[index], side):
+                    best = int(index)
+                    moved = True
+                    break
+        if not moved:
             break
-        best = int(inner)
     return quads[best]
 
 
-def _all_inside(quads: np.ndarray, outer: np.ndarray) -> np.ndarray:
-    """Return a mask of quadrilaterals whose corners all lie inside the convex `outer` one."""
-    edges = np.roll(outer, -1, 0) - outer  # (4, 2), clockwise on screen
-    relative = quads[:, :, None, :] - outer[None, None, :, :]  # (M, 4 corners, 4 edges, 2)
-    cross = edges[None, None, :, 0] * relative[..., 1] - edges[None, None, :, 1] * relative[..., 0]
-    return np.all(cross > 0, axis=(1, 2))
+def _plain_band(image: np.ndarray, scale: float, outer: np.ndarray, inner: np.ndarray, side: int) -> bool:
+    """Return whether the band between one side of `outer` and of `inner` looks like a frame or a ledge.
 
-
-def _plain_band(crop: np.ndarray, scale: float, outer: np.ndarray, inner: np.ndarray) -> bool:
-    """Return whether the band between two nested quadrilaterals looks like a picture frame.
-
-    A frame's mouldings run along its sides, so its colour barely changes along
-    the band, while a painting's does. Colours are sampled along lines parallel
-    to the sides, at full resolution, across the band and just inside it.
+    Colours are sampled at full resolution along lines parallel to the side,
+    across the band and inside the painting. The band must change less between
+    neighbouring samples and spread less in colour than the painting, by 0.4 times.
     """
-    band = np.median([_variation_along(crop, (inner + f * (outer - inner)) / scale)
-                      for f in (0.3, 0.5, 0.7)])
-    painting = np.median([_variation_along(crop, (inner + f * (outer - inner)) / scale)
-                          for f in (-0.3, -0.6)])
-    return band < 0.4 * painting
+    ends = [side, (side + 1) % 4]
+    outer_side, inner_side = outer[ends] / scale, inner[ends] / scale
+    width = float(np.max(np.linalg.norm(outer_side - inner_side, axis=1)))
+    if width < 3:
+        return False
+    inward = (inner_side - outer_side) / width
+    depth = max(width, 10.0)  # full-resolution pixels: the painting is sampled at least this far in
+    segments = [inner_side + f * (outer_side - inner_side) for f in (0.3, 0.5, 0.7)]
+    segments += [inner_side + f * depth * inward for f in (0.4, 0.8)]
+    change, spread = _variation_along(image, np.array(segments))
+    return bool(np.median(change[:3]) < 0.4 * np.median(change[3:])
+                and np.median(spread[:3]) < 0.4 * np.median(spread[3:]))
 
 
-def _variation_along(crop: np.ndarray, quad: np.ndarray, points: int = 48) -> float:
-    """Return the median colour change between neighbouring points along each side of `quad`."""
-    changes = []
-    steps = np.linspace(0.1, 0.9, points)[:, None]
-    for side in range(4):
-        line = quad[side] + (quad[(side + 1) % 4] - quad[side]) * steps
-        line = line.astype(np.float32).reshape(1, -1, 2)
-        colours = cv2.remap(crop, line[..., 0], line[..., 1], cv2.INTER_LINEAR,
-                            borderMode=cv2.BORDER_REFLECT)[0].astype(np.float32)
-        changes.append(np.abs(np.diff(colours, axis=0)).sum(1))
-    return float(np.median(np.concatenate(changes)))
+def _variation_along(image: np.ndarray, segments: np.ndarray, points: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Return, per segment (S, 2, 2), the median colour change between neighbouring points and the colour spread.
+
+    The spread is the interquartile range of each channel, summed. Both skip the
+    outer tenth of each end of the segment.
+    """
+    steps = np.linspace(0.1, 0.9, points)[None, :, None]
+    lines = (segments[:, :1] + (segments[:, 1:] - segments[:, :1]) * steps).astype(np.float32)  # (S, P, 2)
+    colours = cv2.remap(image, lines[..., 0], lines[..., 1], cv2.INTER_LINEAR,
+                        borderMode=cv2.BORDER_REFLECT).astype(np.float32)  # (S, P, 3)
+    change = np.median(np.abs(np.diff(colours, axis=1)).sum(2), axis=1)
+    ordered = np.sort(colours, axis=1)
+    spread = (ordered[:, 3 * points // 4] - ordered[:, points // 4]).sum(1)
+    return change, spread
 
 
-def _refine(image: np.ndarray, corners: np.ndarray, scale: float) -> tuple[np.ndarray | None, list[float]]:
-    """Fit each side to the strongest edge near it at full resolution; return corners and inlier fractions."""
-    reach = int(np.ceil(1.5 / scale)) + 3  # pixels searched on both sides of the coarse side
+def _refine(image: np.ndarray, corners: np.ndarray, reach: int) -> tuple[np.ndarray | None, list[float]]:
+    """Fit each side to the strongest edge within `reach` pixels at full resolution.
+
+    Returns the corners and the inlier fraction of each side.
+    """
     fitted, inliers = [], []
     for side in range(4):
         start, end = corners[side], corners[(side + 1) % 4]
