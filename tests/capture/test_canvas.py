@@ -27,6 +27,16 @@ def test_detect_with_hand_over_edge(painting):
     assert jaccard(photo, detection, painting) > 0.9
 
 
+@pytest.mark.parametrize("seed", [13, 30])
+def test_detect_above_easel_ledge(painting, seed):
+    photo = place_painting(painting, np.random.default_rng(seed), size=(960, 540), fraction=(0.5, 0.7),
+                           frame=False, hand=False, glare=False)
+    assert "easel" in photo.description
+    detection = detect_canvas(photo.image)
+    assert detection.found
+    assert jaccard(photo, detection, painting) > 0.95
+
+
 @pytest.mark.xfail(strict=True, reason="a frame with a darker rim is sometimes taken for the canvas")
 def test_detect_inside_picture_frame(painting):
     photo = place_painting(painting, np.random.default_rng(2), size=(960, 540), fraction=(0.5, 0.6),
