@@ -162,6 +162,8 @@ class App:
             self.worker.stop()
         if hasattr(self, "morphs"):
             self.morphs.close()
+        if hasattr(self, "stills"):
+            self.stills.close()
         if hasattr(self, "loader"):
             self.loader.stop()
         pygame.display.quit()
@@ -553,13 +555,12 @@ class App:
         if now >= self._refresh_at:
             self._refresh_at = now + self.settings.display.refresh_s
             self.loader.request("nodes")
-        # One result a frame: a still is a full-size copy, and two in one frame would make it slow.
+        self.stills.poll()
         for loaded in self.loader.results(limit=1):
             if loaded.kind == "nodes" and loaded.value is not None:
                 self._set_nodes(loaded.value)
             elif loaded.kind == "still":
                 self.stills.add(loaded)
-                self.morphs.blender.rest_this_frame()
             elif loaded.kind in ("flag", "title"):
                 if loaded.error:
                     self.board.update(last_error=loaded.error)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import collections
 import logging
+import queue
+import threading
 from typing import Callable, Hashable
 
 import numpy as np
@@ -103,11 +105,33 @@ class FramePool:
 
     def store(self, key: Hashable, pixels: np.ndarray) -> pygame.Surface:
         """Copy H x W x 4 BGRX `pixels` into a slot and return the frame's surface."""
+        index, slot = self.reserve(key)
+        try:
+            surface = write_bgrx(slot, pixels)
+        except ValueError:
+            self.unreserve(index)
+            raise
+        self.publish(key, index, surface)
+        return surface
+
+    def reserve(self, key: Hashable) -> tuple[int, pygame.Surface]:
+        """Take a slot for `key`, which is not served until `publish`; return its number and surface.
+
+        The frame stored under `key` before, if any, is dropped and its slot reused.
+        A reserved slot is never given up for another frame, so it can be written
+        outside the display thread.
+        """
         entry = self._frames.pop(key, None)
         index = entry[0] if entry is not None else self._take_slot()
-        surface = write_bgrx(self._slots[index], pixels)
+        return index, self._slots[index]
+
+    def publish(self, key: Hashable, index: int, surface: pygame.Surface) -> None:
+        """Serve `surface`, written into the slot `reserve` gave, as the frame of `key`."""
         self._frames[key] = (index, surface)
-        return surface
+
+    def unreserve(self, index: int) -> None:
+        """Give back a reserved slot whose frame could not be written."""
+        self._free.append(index)
 
     def _take_slot(self) -> int:
         if self._free:
@@ -125,3 +149,55 @@ class FramePool:
     def clear(self) -> None:
         self._frames.clear()
         self._free = list(range(len(self._slots)))
+
+
+class FrameCopier:
+    """Copies frames into reserved pool slots on a thread of its own.
+
+    NumPy lets go of the interpreter lock while it copies, so copying a
+    full-screen frame (about a millisecond or more) runs on another core while
+    the display thread draws. `submit` hands over a copy; `finished` returns the
+    copies done since the last call, for the display thread to publish.
+    """
+
+    def __init__(self, name: str):
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._done: queue.SimpleQueue = queue.SimpleQueue()
+        self._pending = 0  # submitted and not yet returned by finished(); display thread only
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    @property
+    def pending(self) -> int:
+        return self._pending
+
+    def submit(self, tag, target: pygame.Surface, pixels: np.ndarray) -> None:
+        """Copy BGRX `pixels` into `target`; `finished` reports it under `tag`."""
+        self._pending += 1
+        self._jobs.put((tag, target, pixels))
+
+    def finished(self, wait: bool = False) -> list[tuple[object, pygame.Surface | None, Exception | None]]:
+        """Return (tag, surface written, error) for each copy done; with `wait`, for every copy submitted."""
+        results = []
+        while self._pending:
+            try:
+                results.append(self._done.get(block=wait, timeout=5.0 if wait else None))
+            except queue.Empty:
+                break
+            self._pending -= 1
+        return results
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._jobs.put(None)
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            tag, target, pixels = job
+            try:
+                self._done.put((tag, write_bgrx(target, pixels), None))
+            except Exception as error:  # a malformed frame must not end the thread
+                self._done.put((tag, None, error))

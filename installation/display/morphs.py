@@ -1,8 +1,8 @@
 """Morph playback: requests morph frames, collects them from the frame ring, blends them.
 
 Frames are rendered elsewhere (in the worker process, or in a local thread when
-no worker runs) into a `FrameRing`; `MorphPlayer.poll` copies at most a few per
-display frame into a `FramePool`. `draw` shows the morph at any `t` by blending
+no worker runs) into a `FrameRing`; `MorphPlayer.poll` hands at most a few per
+display frame to a copying thread, which writes them into a `FramePool`. `draw` shows the morph at any `t` by blending
 the two nearest frames it has, with the stills of both nodes standing in for the
 first and last frame, so a morph plays smoothly with any number of frames so far.
 """
@@ -20,7 +20,7 @@ import pygame
 
 from installation.config import ArchiveSettings, DisplaySettings
 from installation.display.blend import Blender
-from installation.display.framecache import FramePool
+from installation.display.framecache import FrameCopier, FramePool
 from installation.frames import FrameRing
 from installation.priority import lower_priority
 
@@ -131,6 +131,8 @@ class MorphPlayer:
         self._in_flight: tuple[int, object, tuple[int, int]] | None = None  # token, handle, pair
         self.frames_received = 0
         self.blender = Blender(screen_size, settings.background)
+        self.copier = FrameCopier("morph-frame-copier")
+        self._copying: dict[int, tuple[tuple, int]] = {}  # ring slot -> (cache key, pool slot) being copied
 
     def use(self, renderer) -> None:
         self.renderer = renderer
@@ -166,34 +168,54 @@ class MorphPlayer:
     def reset_in_flight(self) -> None:
         """Forget the morph in flight and its frames in the ring, after a worker restart."""
         self._in_flight = None
+        self._collect(wait=True)  # the ring's slots may not be reused while they are being copied
         self.ring.reset()
 
     def is_complete(self, pair: tuple[int, int]) -> bool:
         return len(self._indices.get(pair, ())) >= self.frame_count
 
     def poll(self, limit: int = 1) -> int:
-        """Copy up to `limit` ready frames from the ring into the cache; return how many.
+        """Start copying up to `limit` ready frames from the ring into the cache; return how many copies ended.
 
-        Frames of cancelled morphs are dropped. The rest wait in the ring for the
-        next poll, so one call makes at most `limit` frame copies.
+        The copies run on the copier's thread, and a frame is served from the
+        next poll after its copy ends. Frames of cancelled morphs are dropped. The
+        rest wait in the ring for a later poll.
         """
-        copied = 0
+        copied = self._collect()
+        started = 0
         for ready in self.ring.ready():
+            if ready.slot in self._copying:
+                continue
             pair = self._pair_of_token.get(ready.token)
-            if pair is None:
+            key = (pair, ready.index)
+            if pair is None or key in self.cache:
                 self.ring.release(ready.slot)
                 continue
-            if copied >= limit:
+            if started >= limit:
                 continue
-            self.cache.store((pair, ready.index), ready.pixels)
+            index, slot = self.cache.reserve(key)
+            self._copying[ready.slot] = (key, index)
+            self.copier.submit(ready.slot, slot, ready.pixels)
+            started += 1
+        return copied
+
+    def _collect(self, wait: bool = False) -> int:
+        """Serve the frames whose copies ended and free their ring slots; return how many."""
+        copied = 0
+        for ring_slot, surface, error in self.copier.finished(wait):
+            key, index = self._copying.pop(ring_slot)
+            self.ring.release(ring_slot)
+            if error is not None:
+                self.cache.unreserve(index)
+                log.error("a morph frame could not be kept: %s", error)
+                continue
+            self.cache.publish(key, index, surface)
+            pair, frame = key
             indices = self._indices.setdefault(pair, [])
-            if ready.index not in indices:
-                bisect.insort(indices, ready.index)
-            self.ring.release(ready.slot)
+            if frame not in indices:
+                bisect.insort(indices, frame)
             copied += 1
         self.frames_received += copied
-        if copied:
-            self.blender.rest_this_frame()
         return copied
 
     def _forget(self, key) -> None:
@@ -240,6 +262,7 @@ class MorphPlayer:
     def close(self) -> None:
         if self.renderer is not None:
             self.renderer.stop()
+        self.copier.stop()
         self.cache.clear()
         self.ring.close()
 

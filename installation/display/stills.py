@@ -6,7 +6,7 @@ import logging
 
 import pygame
 
-from installation.display.framecache import FramePool
+from installation.display.framecache import FrameCopier, FramePool
 
 log = logging.getLogger(__name__)
 
@@ -15,8 +15,10 @@ class Stills:
     """The most recently used node images at screen size, loaded on first request.
 
     `get(node_id)` returns the surface, or None after asking the loader for it;
-    the loop hands finished loads to `add`. The images live in a `FramePool`
-    reserved at start, so loading new ones for weeks does not grow memory.
+    the loop hands finished loads to `add`, which copies them on a thread of
+    its own, and calls `poll` every frame to serve the copies that ended. The
+    images live in a `FramePool` reserved at start, so loading new ones for
+    weeks does not grow memory.
     """
 
     def __init__(self, loader, screen_size: tuple[int, int], capacity: int = 16):
@@ -24,6 +26,8 @@ class Stills:
         self.screen_size = screen_size
         self.pool = FramePool(screen_size, capacity)
         self.failed: set[int] = set()
+        self.copier = FrameCopier("still-copier")
+        self._copying: dict[int, int] = {}  # node id -> pool slot being written
 
     def get(self, node_id: int | None) -> pygame.Surface | None:
         if node_id is None:
@@ -31,7 +35,7 @@ class Stills:
         surface = self.pool.get(node_id)
         if surface is not None:
             return surface
-        if node_id not in self.failed:
+        if node_id not in self.failed and node_id not in self._copying:
             self.loader.request("still", (node_id, self.screen_size))
         return None
 
@@ -40,11 +44,28 @@ class Stills:
         if loaded.error:
             self.failed.add(node_id)
             return
-        try:
-            self.pool.store(node_id, loaded.value)
-        except ValueError as error:
-            log.error("node %d: its image cannot be shown: %s", node_id, error)
-            self.failed.add(node_id)
+        if node_id in self._copying:
+            return
+        index, slot = self.pool.reserve(node_id)
+        self._copying[node_id] = index
+        self.copier.submit(node_id, slot, loaded.value)
+
+    def poll(self, wait: bool = False) -> int:
+        """Serve the images whose copies ended; return how many. With `wait`, wait for all of them."""
+        served = 0
+        for node_id, surface, error in self.copier.finished(wait):
+            index = self._copying.pop(node_id)
+            if error is not None:
+                self.pool.unreserve(index)
+                log.error("node %d: its image cannot be shown: %s", node_id, error)
+                self.failed.add(node_id)
+                continue
+            self.pool.publish(node_id, index, surface)
+            served += 1
+        return served
+
+    def close(self) -> None:
+        self.copier.stop()
 
     def forget_failures(self) -> None:
         """Let images that failed to load be tried again (after the archive changed)."""
