@@ -1,12 +1,13 @@
 """The frame ring between processes, the frame pool and the walk order."""
 
 import multiprocessing
+import time
 
 import numpy as np
 import pygame
 import pytest
 
-from installation.display.framecache import FramePool, surface_from_bgrx
+from installation.display.framecache import FrameCopier, FramePool, surface_from_bgrx
 from installation.display.genealogy import Genealogy
 from installation.frames import FrameRing, fit_size, letterbox, morph_box
 from installation.morph import coarse_to_fine_order
@@ -101,6 +102,75 @@ def test_frame_pool_rejects_oversized_frames():
     pool = FramePool((10, 10), 1)
     with pytest.raises(ValueError, match="does not fit"):
         pool.store("a", bgrx(0, (11, 10)))
+
+
+def test_reserved_frame_is_served_only_once_published():
+    pygame.display.init()
+    pool = FramePool((10, 10), 1)
+    copier = FrameCopier("test-copier")
+    try:
+        index, slot = pool.reserve("a")
+        copier.submit("a", slot, bgrx(7))
+        assert "a" not in pool
+        [(tag, surface, error)] = copier.finished(wait=True)
+        assert (tag, error) == ("a", None)
+        pool.publish("a", index, surface)
+        assert tuple(pool.get("a").get_at((9, 9)))[:3] == (7, 7, 7)
+        assert copier.pending == 0
+    finally:
+        copier.stop()
+
+
+def test_frame_copier_reports_a_bad_frame_and_goes_on():
+    pygame.display.init()
+    pool = FramePool((10, 10), 2)
+    copier = FrameCopier("test-copier")
+    try:
+        _, first = pool.reserve("big")
+        copier.submit("big", first, bgrx(1, (11, 10)))
+        _, second = pool.reserve("ok")
+        copier.submit("ok", second, bgrx(2))
+        results = {tag: (surface, error) for tag, surface, error in copier.finished(wait=True)}
+        assert results["big"][0] is None and "does not fit" in str(results["big"][1])
+        assert results["ok"][1] is None and tuple(results["ok"][0].get_at((0, 0)))[:3] == (2, 2, 2)
+    finally:
+        copier.stop()
+
+
+def test_morph_player_serves_frames_copied_from_the_ring():
+    from installation.config import load_settings
+    from installation.display.morphs import MorphPlayer
+
+    class Renderer:
+        def submit(self, params, urgent):
+            self.params = params
+            return "job-1"
+
+        def cancel(self, handle):
+            pass
+
+        def stop(self):
+            pass
+
+    pygame.display.init()
+    settings = load_settings(overrides=["display.morph_frames=4"]).display
+    player = MorphPlayer((32, 24), settings)
+    renderer = Renderer()
+    player.use(renderer)
+    try:
+        player.request(1, 2)
+        for index in range(4):
+            assert player.ring.write(renderer.params["token"], index, np.full((24, 32, 3), 40 * index, np.uint8))
+        deadline = time.monotonic() + 10
+        while not player.is_complete((1, 2)) and time.monotonic() < deadline:
+            player.poll(limit=4)
+            time.sleep(0.01)
+        assert player.is_complete((1, 2))
+        assert player.frames_received == 4
+        assert tuple(player.cache.get(((1, 2), 3)).get_at((0, 0)))[:3] == (120, 120, 120)
+        assert not player.ring.ready()  # every ring slot was given back
+    finally:
+        player.close()
 
 
 def test_frame_pool_within_budget():
