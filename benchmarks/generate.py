@@ -34,7 +34,6 @@ sys.path.insert(0, str(ROOT))
 
 from installation.config import load_settings  # noqa: E402
 from models import metrics  # noqa: E402
-from models.base import fit_side  # noqa: E402
 from models.registry import get_network, resolve_device  # noqa: E402
 
 PAINTINGS = ROOT.parent / "shared" / "paintings"
@@ -120,16 +119,11 @@ def cpu_time() -> float:
 def print_quality(name: str, parent: np.ndarray, children: list[np.ndarray],
                   images: dict[str, np.ndarray]) -> int:
     """Print the quality measures of one parent's children; return how many targets were missed."""
-    size = children[0].shape[:2]
-    parent_at_size = resize(parent, size)
-    to_parent = [metrics.sliced_wasserstein(child, parent_at_size) for child in children]
-    others = {other: metrics.sliced_wasserstein(resize(image, fit_side(*image.shape[:2], max(size))),
-                                                parent_at_size)
-              for other, image in images.items() if other != name}
+    others = [image for other, image in images.items() if other != name]
+    to_parent, nearest_other = metrics.nearness(children, parent, others)
     diversity = metrics.pixel_diversity(children, parent)
     copies = [metrics.largest_copy(child, parent) for child in children]
 
-    nearest_other = min(others.values()) if others else float("inf")
     ratio = nearest_other / max(max(to_parent), 1e-9)
     missed = int(ratio < 2) + int(diversity < 0.3) + int(max(copies) > 0.25)
     print(f"  SWD child->parent {np.mean(to_parent):.2f} mean, {max(to_parent):.2f} max; "
@@ -137,10 +131,6 @@ def print_quality(name: str, parent: np.ndarray, children: list[np.ndarray],
     print(f"  diversity {diversity:.2f} (target >= 0.3); largest copied region "
           f"{max(copies):.3f} of the area (target <= 0.25)")
     return missed
-
-
-def resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    return np.asarray(Image.fromarray(image).resize((size[1], size[0]), Image.Resampling.LANCZOS))
 
 
 def save_children(folder: Path, name: str, children: list[np.ndarray]) -> None:

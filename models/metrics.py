@@ -5,6 +5,9 @@
   7x7 patches are projected onto random directions and the sorted projections
   are compared. This is the sliced Wasserstein distance that Karras et al.
   used to evaluate GANs ("Progressive Growing of GANs", ICLR 2018). Lower is nearer.
+- `nearness`: the patch SWD from each child to its parent, and from the
+  nearest other painting to that parent; the quality target asks the worst
+  child to be at least twice as near as that painting.
 - `pixel_diversity`: per-pixel standard deviation across several children,
   divided by the parent's own pixel standard deviation. 0 means every child is
   the same image.
@@ -52,6 +55,24 @@ def sliced_wasserstein(image: np.ndarray, reference: np.ndarray, levels: int = 4
         sorted_b = _resample_sorted(projected_b, quantiles)
         distances.append(float(np.abs(sorted_a - sorted_b).mean()))
     return 1000 * float(np.mean(distances))
+
+
+def nearness(children: Sequence[np.ndarray], parent: np.ndarray,
+             others: Sequence[np.ndarray]) -> tuple[list[float], float]:
+    """Return the SWD of each child to `parent` and the smallest SWD of another painting to `parent`.
+
+    Everything is compared at the children's size: the parent scaled to it, and
+    each other painting scaled to the same long side, its aspect kept.
+    """
+    height, width = children[0].shape[:2]
+    parent = _match_size(parent, (height, width))
+    to_parent = [sliced_wasserstein(child, parent) for child in children]
+    nearest = float("inf")
+    for other in others:
+        scale = max(height, width) / max(other.shape[:2])
+        size = (max(1, round(other.shape[0] * scale)), max(1, round(other.shape[1] * scale)))
+        nearest = min(nearest, sliced_wasserstein(_match_size(other, size), parent))
+    return to_parent, nearest
 
 
 def _laplacian_pyramid(image: np.ndarray, levels: int) -> list[np.ndarray]:

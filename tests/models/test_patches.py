@@ -1,4 +1,4 @@
-"""The patch network's own steps: histogram matching, coherence breaking, the shared PCA."""
+"""The patch network's own steps: histogram matching, coherence breaking, crowded offsets, the indexes."""
 
 import dataclasses
 
@@ -10,7 +10,7 @@ from PIL import Image
 from installation.config import Settings
 from models import metrics
 from models.patch_search import FaissPatchIndex
-from models.patches import PatchNetwork, Scale, _match_histograms
+from models.patches import PatchNetwork, Scale, _match_histograms, _resize
 from tests.conftest import painting_paths
 
 
@@ -81,6 +81,65 @@ def test_coherence_break_off_keeps_best_choice():
     distances = np.stack([np.full(4, 1.0), np.full(4, 1.5)], axis=1)
     chosen = network._break_coherence(distances, candidates, same.copy(), scale, (rows, columns), 1)
     assert np.array_equal(chosen, same)
+
+
+def grid_scale(rows: int, width: int) -> Scale:
+    """Return a scale whose keys are every pixel of a (rows + 1) x width image, row by row."""
+    key_rows = np.repeat(np.arange(rows + 1), width)
+    key_columns = np.tile(np.arange(width), rows + 1)
+    scale = Scale(torch.zeros((3, rows + 1, width)), FaissPatchIndex(np.zeros((8, 3), np.float32), 3),
+                  key_rows, key_columns)
+    scale.index.count = len(key_rows)
+    return scale
+
+
+def test_crowded_offset_is_left():
+    # Eight by eight queries all choose keys at offset (0, 0), a copied region. Each
+    # one's second candidate lies 3 to 7 pixels further right, nearly as near.
+    network = patch_network(patch_coherence_penalty=1.0)
+    rows, columns, width = 8, 8, 20
+    scale = grid_scale(rows, width)
+    query_rows, query_columns = np.divmod(np.arange(rows * columns), columns)
+    same = query_rows * width + query_columns
+    shifted = same + 3 + np.arange(rows * columns) % 5
+    candidates = np.stack([same, shifted], axis=1)
+    distances = np.stack([np.full(len(same), 1.0), np.full(len(same), 1.5)], axis=1)
+
+    chosen = network._avoid_crowded_offsets(distances, candidates, same.copy(), scale, (rows, columns), 1)
+
+    assert np.array_equal(chosen, shifted)
+
+
+def test_scattered_offsets_are_kept():
+    # Every query takes a different offset, so none is crowded and no choice moves.
+    network = patch_network(patch_coherence_penalty=1.0)
+    rows, columns, width = 4, 8, 120
+    scale = grid_scale(rows, width)
+    query_rows, query_columns = np.divmod(np.arange(rows * columns), columns)
+    spread = query_rows * width + query_columns + 3 * np.arange(rows * columns)
+    candidates = np.stack([spread, spread + 1], axis=1)
+    distances = np.stack([np.full(len(spread), 1.0), np.full(len(spread), 1.5)], axis=1)
+
+    chosen = network._avoid_crowded_offsets(distances, candidates, spread.copy(), scale, (rows, columns), 1)
+
+    assert np.array_equal(chosen, spread)
+
+
+def test_finer_scale_index_holds_the_scale_below_scaled_up(parent):
+    # A finer scale starts from the scale below scaled up, so the parent scaled the
+    # same way must find itself in the index exactly, while the values stay sharp.
+    network = patch_network(patch_coarsest_side=16)
+    pyramid = network._build_pyramid(parent, 96)
+    finest, below = pyramid[0], pyramid[1]
+    blurred = _resize(below.image, finest.image.shape[1:])
+    queries = torch.nn.functional.unfold(blurred[None], 7)[0].T.numpy()
+    distances, _ = finest.index.search(queries, 1)
+    sharp = torch.nn.functional.unfold(finest.image[None], 7)[0].T.numpy()
+    sharp_distances, _ = finest.index.search(sharp, 1)
+
+    assert np.median(distances[:, 0]) < 1e-6
+    assert np.median(sharp_distances[:, 0]) > 1e-4
+    assert not torch.equal(finest.image, blurred)
 
 
 def test_pyramid_scales_share_one_projection(parent):
