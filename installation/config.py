@@ -305,10 +305,10 @@ class MultiscaleSettings:
     coarsest_side: int = setting(24, min=8, max=256)  # short side of the coarsest scale, pixels
     scale_factor: float = setting(0.7, min=0.3, max=0.95)  # size ratio of a scale to the next finer
     channels: int = setting(32, min=4, max=256)  # feature maps per convolution
-    fine_channels: int = setting(16, min=4, max=256)  # the same at scales of long side >= fine_side
+    fine_channels: int = setting(32, min=4, max=256)  # the same at scales of long side >= fine_side
     fine_side: int = setting(90, min=8, max=4096)  # pixels
     layers: int = setting(5, min=2, max=12)  # 3x3 convolutions per generator and discriminator
-    iterations: int = setting(300, min=1, max=100_000)  # at the finest scale; more at coarser ones
+    iterations: int = setting(600, min=1, max=100_000)  # at the finest scale; more at coarser ones
     trained_together: int = setting(3, min=1, max=16)  # newest scales trained in each stage
     older_lr_factor: float = setting(0.1, min=0.0, max=1.0)  # learning rate factor per scale down
     learning_rate: float = setting(5e-4, min=1e-6, max=1e-1)
