@@ -158,7 +158,7 @@ class PatchNetwork(Network):
             projection = PatchProjection(self._sample_patches(images), self.options.patch_search_dims,
                                          sample_size=PCA_SAMPLE)
         # A finer scale starts from the scale below scaled up, which is blurred. So its
-        # index holds the parent's patches blurred the same way (the scale below scaled
+        # index contains the parent's patches blurred the same way (the scale below scaled
         # up), while the patches copied out are the parent's sharp ones. Blurred queries
         # then find the parts of the parent they come from, and the strokes come back sharp.
         keys = [_resize(coarser, image.shape[1:]) for image, coarser in zip(images, images[1:])]
@@ -237,7 +237,7 @@ class PatchNetwork(Network):
     # --- one pass of patch replacement ------------------------------------------------------
 
     def _replace_patches(self, image: torch.Tensor, scale: Scale, stride: int, break_coherence: bool,
-                         candidates_wanted: int) -> torch.Tensor:
+                         candidate_count: int) -> torch.Tensor:
         """Replace every patch of `image` (taken every `stride` pixels) by one of its nearest parent patches and fold."""
         size = self.options.patch_size
         height, width = image.shape[1:]
@@ -249,9 +249,9 @@ class PatchNetwork(Network):
         grid = ((padded_height - size) // stride + 1, (padded_width - size) // stride + 1)
 
         if isinstance(scale.index, FaissPatchIndex):
-            distances, candidates = scale.index.search(queries.numpy(), candidates_wanted)
+            distances, candidates = scale.index.search(queries.numpy(), candidate_count)
         else:
-            distances, candidates = scale.index.search(queries, candidates_wanted)
+            distances, candidates = scale.index.search(queries, candidate_count)
         distances, candidates = _drop_missing(distances, candidates)
         scores = self._coverage_scores(distances, candidates, scale.index.count)
         chosen = candidates[np.arange(len(candidates)), np.argmin(scores, axis=1)]

@@ -155,8 +155,8 @@ class FrameCopier:
     """Copies frames into reserved pool slots on a thread of its own.
 
     NumPy lets go of the interpreter lock while it copies, so copying a
-    full-screen frame (about a millisecond or more) runs on another core while
-    the display thread draws. `submit` hands over a copy; `finished` returns the
+    full-screen frame (about a millisecond at 1080p on the two-core development
+    machine) runs on another core while the display thread draws. `submit` hands over a copy; `finished` returns the
     copies done since the last call, for the display thread to publish.
     """
 

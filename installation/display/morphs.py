@@ -207,7 +207,7 @@ class MorphPlayer:
             self.ring.release(ring_slot)
             if error is not None:
                 self.cache.unreserve(index)
-                log.error("a morph frame could not be kept: %s", error)
+                log.error("morph %s: frame %d could not be copied into the cache: %s", key[0], key[1], error)
                 continue
             self.cache.publish(key, index, surface)
             pair, frame = key

@@ -104,7 +104,7 @@ def test_frame_pool_rejects_oversized_frames():
         pool.store("a", bgrx(0, (11, 10)))
 
 
-def test_reserved_frame_is_served_only_once_published():
+def test_reserved_frame_served_after_publish():
     pygame.display.init()
     pool = FramePool((10, 10), 1)
     copier = FrameCopier("test-copier")
@@ -121,7 +121,7 @@ def test_reserved_frame_is_served_only_once_published():
         copier.stop()
 
 
-def test_frame_copier_reports_a_bad_frame_and_goes_on():
+def test_copier_reports_bad_frame():
     pygame.display.init()
     pool = FramePool((10, 10), 2)
     copier = FrameCopier("test-copier")
@@ -137,7 +137,7 @@ def test_frame_copier_reports_a_bad_frame_and_goes_on():
         copier.stop()
 
 
-def test_morph_player_serves_frames_copied_from_the_ring():
+def test_morph_player_serves_copied_frames():
     from installation.config import load_settings
     from installation.display.morphs import MorphPlayer
 

@@ -125,7 +125,7 @@ def test_scattered_offsets_are_kept():
     assert np.array_equal(chosen, spread)
 
 
-def test_finer_scale_index_holds_the_scale_below_scaled_up(parent):
+def test_finer_index_matches_blurred_parent(parent):
     # A finer scale starts from the scale below scaled up, so the parent scaled the
     # same way must find itself in the index exactly, while the values stay sharp.
     network = patch_network(patch_coarsest_side=16)
