@@ -38,6 +38,9 @@ WIDE_REACH = 3.75  # first refinement pass: downscaled pixels searched on both s
 WEAK_SCORE = 1.9  # below this whole-frame score, the box around the detailed area is searched too
 WEAK_CONFIDENCE = 0.7  # below this refined confidence, the box is searched too
 NARROW_REACH = 5  # second refinement pass: full-resolution pixels searched on both sides
+FRAME_DEPTH = 0.16  # how far in a frame's inner edge is searched, as a fraction of the side's distance to the centre
+FRAME_EDGE = 12.0  # median colour change across a side (Lab, as in _fit_side) that counts as an edge
+FRAME_REFIT_REACH = 3  # full-resolution pixels searched on both sides when refitting a side moved off a frame
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,15 @@ def _refined(image: np.ndarray, found: tuple[np.ndarray, float, float] | None) -
     corners, inliers = _refine(image, quad, int(np.ceil(WIDE_REACH / search_scale)) + 3)
     if corners is not None:
         corners, inliers = _refine(image, corners, NARROW_REACH)
+    if corners is not None:
+        # A picture frame's rim is still taken for the canvas edge here when the coarse
+        # step-in had no candidate line at the canvas edge. A small reach keeps the
+        # refit off the frame's own edges.
+        inner = _step_off_frame(image, corners)
+        if inner is not None:
+            fitted, fitted_inliers = _refine(image, inner, FRAME_REFIT_REACH)
+            if fitted is not None:
+                corners, inliers = fitted, fitted_inliers
     if corners is None:
         return Detection(None, 0.0, "the canvas edges could not be followed at full resolution")
     return Detection(corners.astype(np.float32), float(min(inliers)))
@@ -493,12 +505,72 @@ def _step_inside(quads: np.ndarray, supports: np.ndarray, sides: np.ndarray, bes
     return quads[best]
 
 
-def _plain_band(image: np.ndarray, scale: float, outer: np.ndarray, inner: np.ndarray, side: int) -> bool:
+def _step_off_frame(image: np.ndarray, corners: np.ndarray) -> np.ndarray | None:
+    """Move refined sides in from a picture frame to the canvas edge; return the new corners, or None.
+
+    A side moves to the innermost edge it meets within FRAME_DEPTH while the band
+    between the side and each edge passed stays plain (see _plain_band).
+    Returns None when no side moves.
+    """
+    centre = corners.mean(0).astype(np.float64)
+    lines, moved = [], False
+    for side in range(4):
+        start, end = corners[side].astype(np.float64), corners[(side + 1) % 4].astype(np.float64)
+        direction = (end - start) / max(np.linalg.norm(end - start), 1e-6)
+        inward = np.array([-direction[1], direction[0]])
+        if np.dot(centre - start, inward) < 0:
+            inward = -inward
+        depth = int(FRAME_DEPTH * float(np.dot(centre - start, inward))) + 3
+        shift = _frame_width(image, corners.astype(np.float64), side, inward, depth)
+        moved = moved or shift > 0
+        lines.append((start + shift * inward, direction))
+    if not moved:
+        return None
+
+    inner = [_intersect(lines[(side - 1) % 4], lines[side]) for side in range(4)]
+    if any(point is None for point in inner):
+        return None
+    return np.array(inner, np.float32)
+
+
+def _frame_width(image: np.ndarray, corners: np.ndarray, side: int, inward: np.ndarray, depth: int) -> float:
+    """Return how far, in full-resolution pixels, one side moves in to the canvas edge (0 to stay)."""
+    start, end = corners[side], corners[(side + 1) % 4]
+    along = np.linspace(0.15, 0.85, REFINE_POINTS)[:, None]  # leaves out the corners and most of a hand's arm
+    centres = start + (end - start) * along
+    offsets = np.arange(0, depth + 1, dtype=np.float64)
+    samples = (centres[:, None, :] + offsets[None, :, None] * inward).astype(np.float32)  # (P, O, 2)
+    profiles = cv2.remap(image, samples[..., 0], samples[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    profiles = cv2.cvtColor(profiles, cv2.COLOR_RGB2LAB).astype(np.float32)
+    profiles[..., 1:] *= 1.5
+    # The median over the side of the colour change across it, at offsets 1 to depth - 1.
+    change = np.median(np.linalg.norm(profiles[:, 2:] - profiles[:, :-2], axis=2), axis=0)
+
+    shift = 0.0
+    for index in range(3, len(change) - 1):  # the side's own edge spreads over the first few pixels
+        peak = change[index] >= change[index - 1] and change[index] >= change[index + 1]
+        if not peak or change[index] <= FRAME_EDGE:
+            continue
+        offset = index + 1
+        inner = corners.copy()
+        inner[side] += offset * inward
+        inner[(side + 1) % 4] += offset * inward
+        if not _plain_band(image, 1.0, corners, inner, side, change_ratio=1.0):
+            break
+        shift = float(offset)
+    return shift
+
+
+def _plain_band(image: np.ndarray, scale: float, outer: np.ndarray, inner: np.ndarray, side: int,
+                change_ratio: float = 0.4) -> bool:
     """Return whether the band between one side of `outer` and of `inner` looks like a frame or a ledge.
 
     Colours are sampled at full resolution along lines parallel to the side,
-    across the band and inside the painting. The band must change less between
-    neighbouring samples and spread less in colour than the painting, by 0.4 times.
+    across the band and inside the painting. The band must spread less in colour
+    than the painting, by 0.4 times, and change less between neighbouring samples,
+    by `change_ratio` times. Image noise alone changes neighbouring samples, so a
+    caller that samples a thin band at full resolution, where a dark or blurred
+    painting changes little more than noise, passes 1.0.
     """
     ends = [side, (side + 1) % 4]
     outer_side, inner_side = outer[ends] / scale, inner[ends] / scale
@@ -510,7 +582,7 @@ def _plain_band(image: np.ndarray, scale: float, outer: np.ndarray, inner: np.nd
     segments = [inner_side + f * (outer_side - inner_side) for f in (0.3, 0.5, 0.7)]
     segments += [inner_side + f * depth * inward for f in (0.4, 0.8)]
     change, spread = _variation_along(image, np.array(segments))
-    return bool(np.median(change[:3]) < 0.4 * np.median(change[3:])
+    return bool(np.median(change[:3]) < change_ratio * np.median(change[3:])
                 and np.median(spread[:3]) < 0.4 * np.median(spread[3:]))
 
 

@@ -37,7 +37,18 @@ def test_detect_above_easel_ledge(painting, seed):
     assert jaccard(photo, detection, painting) > 0.95
 
 
-@pytest.mark.xfail(strict=True, reason="a frame with a darker rim is sometimes taken for the canvas")
+@pytest.mark.parametrize("seed", [10, 37])
+def test_detect_steps_off_picture_frame(painting, seed):
+    photo = place_painting(painting, np.random.default_rng(seed), size=(960, 540), fraction=(0.5, 0.6),
+                           frame=True, hand=False, glare=False)
+    assert "frame" in photo.description
+    detection = detect_canvas(photo.image)
+    assert detection.found
+    assert jaccard(photo, detection, painting) > 0.95
+
+
+@pytest.mark.xfail(strict=True, reason="the dark left part of this painting barely differs from the dark frame, "
+                                        "so a straight line inside the painting is taken for that side")
 def test_detect_inside_picture_frame(painting):
     photo = place_painting(painting, np.random.default_rng(2), size=(960, 540), fraction=(0.5, 0.6),
                            frame=True, hand=False, glare=False)
