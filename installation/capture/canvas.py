@@ -290,25 +290,26 @@ def _profiles(lines: _Lines, gradient_x: np.ndarray, gradient_y: np.ndarray, tex
     start = _entry(lines, width, height)
     steps = np.arange(0, reach, dtype=np.float32)[None, :] + start[:, None]  # (L, K)
 
-    def sample(offset: float):
-        points = ((lines.rho + offset)[:, None, None] * normal[:, None, :]
-                  + steps[:, :, None] * direction[:, None, :])
-        x = np.round(points[..., 0]).astype(np.int32)
-        y = np.round(points[..., 1]).astype(np.int32)
+    def sample(offset: float) -> tuple[np.ndarray, np.ndarray]:
+        # Returns flat pixel indices, clipped into the image, and whether each point lies inside it.
+        base = lines.rho + offset
+        x = np.round(base[:, None] * normal[:, None, 0] + steps * direction[:, None, 0]).astype(np.int32)
+        y = np.round(base[:, None] * normal[:, None, 1] + steps * direction[:, None, 1]).astype(np.int32)
         inside = (x >= 0) & (x < width) & (y >= 0) & (y < height)
-        return np.clip(x, 0, width - 1), np.clip(y, 0, height - 1), inside
+        return np.clip(y, 0, height - 1) * width + np.clip(x, 0, width - 1), inside
 
+    flat_x, flat_y, flat_magnitude = gradient_x.ravel(), gradient_y.ravel(), magnitude.ravel()
     on_edge = np.zeros(steps.shape, bool)
     for offset in (-0.5, 0.5):
-        x, y, inside = sample(offset)
-        across = np.abs(gradient_x[y, x] * normal[:, None, 0] + gradient_y[y, x] * normal[:, None, 1])
-        aligned = across > 0.85 * magnitude[y, x]
+        pixels, inside = sample(offset)
+        across = np.abs(flat_x.take(pixels) * normal[:, None, 0] + flat_y.take(pixels) * normal[:, None, 1])
+        aligned = across > 0.85 * flat_magnitude.take(pixels)
         on_edge |= inside & aligned & (across > threshold)
 
     textures = []
     for offset in (TEXTURE_OFFSET, -TEXTURE_OFFSET):
-        x, y, inside = sample(offset)
-        textures.append(np.where(inside, texture[y, x], 0.0))
+        pixels, inside = sample(offset)
+        textures.append(np.where(inside, texture.ravel().take(pixels), 0.0))
 
     def cumulative(values: np.ndarray) -> np.ndarray:
         return np.concatenate([np.zeros((len(values), 1)), np.cumsum(values, axis=1)], axis=1)
