@@ -25,7 +25,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 MAX_SEGMENTS = 400  # maximum edge segments merged into lines, the longest first
-MAX_LINES = 100  # maximum lines scored, the longest first
+MAX_LINES = 150  # maximum lines scored, the longest first
 MAX_LINES_PER_ORIENTATION = 16  # best lines of each orientation combined into quadrilaterals
 SIDE_MARGIN = 0.08  # part of each side left out of scoring at both ends (rounded corners)
 REFINE_POINTS = 48  # points sampled across each side at full resolution
