@@ -324,7 +324,7 @@ class MultiscaleSettings:
     vary_from_scale: int = setting(0, min=0, max=32)  # children take new noise from this scale up
     encode_steps: int = setting(200, min=0, max=10_000)
     same_image_error: float = setting(0.02, min=0.0, max=1.0)  # mean abs error on 0..1
-    breathing_step: float = setting(0.02, min=0.0, max=1.0)
+    breathing_step: float = setting(0.008, min=0.0, max=1.0)
     breathing_momentum: float = setting(0.9, min=0.0, max=0.999)
     breathing_pull: float = setting(0.02, min=0.0, max=1.0)
 

@@ -8,6 +8,7 @@ the video renderer both use it.
 
 from __future__ import annotations
 
+import itertools
 import logging
 
 import cv2
@@ -104,8 +105,9 @@ def morph_job(params: dict, context) -> dict:
 
     params: node_a, node_b (node ids), frames (count, at least 2), screen ([width,
     height] in pixels), background ([r, g, b]), work_side (pixels), ring (a
-    `FrameRing.spec()`), token (an int the display uses to tell morphs apart).
-    Returns {"frames": rendered count, "method": "latent" or "flow"}.
+    `FrameRing.spec()`), token (an int the display uses to tell morphs apart),
+    and optionally breathe (true: node_a's idle motion instead, see `render_breath`).
+    Returns {"frames": rendered count, "method": "latent", "flow", "breath" or "none"}.
     """
     from installation.frames import FrameRing
 
@@ -121,6 +123,9 @@ def render_morph(archive, params: dict, ring, progress, cancelled, settings=None
                  device: str = "cpu") -> dict:
     """Render a morph's frames into `ring` in coarse-to-fine order; see `morph_job` for params."""
     from installation.frames import letterbox, morph_box
+
+    if params.get("breathe"):
+        return render_breath(archive, params, ring, progress, cancelled, settings, device)
 
     node_a, node_b = archive.node(params["node_a"]), archive.node(params["node_b"])
     image_a = np.asarray(archive.load_image(node_a))
@@ -150,6 +155,41 @@ def render_morph(archive, params: dict, ring, progress, cancelled, settings=None
     return {"frames": written, "method": method}
 
 
+def render_breath(archive, params: dict, ring, progress, cancelled, settings=None,
+                  device: str = "cpu") -> dict:
+    """Render the idle motion ("breathing") of node_a's latent into `ring`; see `morph_job` for params.
+
+    Frame i decodes step i of the network's random walk around the node's own
+    latent, seeded by the node id, so frame 0 is nearly the still and the display
+    can play the frames forward and back. A node without a latent path gets no
+    frames (method "none").
+    """
+    from installation.frames import letterbox, morph_box
+
+    node = archive.node(params["node_a"])
+    count = max(2, int(params["frames"]))
+    loaded = _latent_network(archive, node, settings, device) if settings else None
+    if loaded is None or not hasattr(loaded[0], "breathe"):
+        log.info("node %d has no latent to breathe around", node.id)
+        return {"frames": 0, "method": "none"}
+    network, center = loaded
+    latents = list(itertools.islice(network.breathe(center, seed=node.id), count))
+    box = morph_box((node.width, node.height), (node.width, node.height), tuple(params["screen"]))
+    background = tuple(params["background"])
+    log.info("breathing of node %d: %d frames of %dx%d", node.id, count, box[0], box[1])
+
+    written = 0
+    for index in coarse_to_fine_order(count):
+        if cancelled():
+            break
+        frame = letterbox(network.decode(latents[index]), box, background)
+        if not ring.write(int(params["token"]), index, frame, cancelled):
+            break
+        written += 1
+        progress(written / count, "frame")
+    return {"frames": written, "method": "breath"}
+
+
 def coarse_to_fine_order(count: int) -> list[int]:
     """Frame indices 0..count-1 ordered so that every prefix is spread over the whole morph.
 
@@ -173,15 +213,10 @@ def coarse_to_fine_order(count: int) -> list[int]:
     return order
 
 
-def _latent_renderer(archive, node_a, node_b, image_a: np.ndarray, settings, device: str):
-    """Return `t -> frame` decoding interpolated latents, or None when B has no latent path.
-
-    B must be a machine image whose network has a latent space, with its latent and
-    checkpoint stored. A's latent is its own stored one when it comes from the same
-    network, else the network reconstructs it from A's image.
-    """
-    provenance = node_b.provenance
-    if node_b.kind != "machine" or not provenance.get("latent"):
+def _latent_network(archive, node, settings, device: str):
+    """Return (network, the node's stored latent) for a machine image with a latent path, else None."""
+    provenance = node.provenance
+    if node.kind != "machine" or not provenance.get("latent"):
         return None
     try:
         from models.base import Latent
@@ -192,7 +227,26 @@ def _latent_renderer(archive, node_a, node_b, image_a: np.ndarray, settings, dev
             return None
         if provenance.get("checkpoint"):
             network.load(archive.folder / provenance["checkpoint"])
-        end = Latent.from_bytes((archive.folder / provenance["latent"]).read_bytes())
+        return network, Latent.from_bytes((archive.folder / provenance["latent"]).read_bytes())
+    except Exception as error:  # a missing checkpoint or latent file: the caller falls back
+        log.warning("node %d: its latent path cannot be loaded: %s", node.id, error)
+        return None
+
+
+def _latent_renderer(archive, node_a, node_b, image_a: np.ndarray, settings, device: str):
+    """Return `t -> frame` decoding interpolated latents, or None when B has no latent path.
+
+    B must be a machine image whose network has a latent space, with its latent and
+    checkpoint stored. A's latent is its own stored one when it comes from the same
+    network, else the network reconstructs it from A's image.
+    """
+    loaded = _latent_network(archive, node_b, settings, device)
+    if loaded is None:
+        return None
+    network, end = loaded
+    try:
+        from models.base import Latent
+
         start_path = node_a.provenance.get("latent")
         if node_a.kind == "machine" and start_path and node_a.provenance.get("network") == network.name:
             start = Latent.from_bytes((archive.folder / start_path).read_bytes())

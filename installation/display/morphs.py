@@ -139,8 +139,16 @@ class MorphPlayer:
 
     def request(self, node_a: int, node_b: int, urgent: bool = False) -> None:
         """Ask for the frames of a morph unless they are cached or already coming."""
-        pair = (node_a, node_b)
-        if self.renderer is None or node_a == node_b or self.is_complete(pair):
+        if node_a != node_b:
+            self._request((node_a, node_b), urgent, breathe=False)
+
+    def request_breath(self, node_id: int) -> None:
+        """Ask for the frames of a node's idle motion, kept under the pair (node_id, node_id)."""
+        self._request((node_id, node_id), urgent=False, breathe=True)
+
+    def _request(self, pair: tuple[int, int], urgent: bool, breathe: bool) -> None:
+        node_a, node_b = pair
+        if self.renderer is None or self.is_complete(pair):
             return
         if self._in_flight is not None:
             if self._in_flight[2] == pair:
@@ -151,7 +159,8 @@ class MorphPlayer:
         token = next(self._tokens)
         params = {"node_a": node_a, "node_b": node_b, "frames": self.frame_count,
                   "screen": list(self.screen_size), "background": list(self.settings.background[:3]),
-                  "work_side": self.settings.morph_work_side, "ring": self.ring.spec(), "token": token}
+                  "work_side": self.settings.morph_work_side, "ring": self.ring.spec(), "token": token,
+                  "breathe": breathe}
         handle = self.renderer.submit(params, urgent)
         self._pair_of_token[token] = pair
         # Tokens of old morphs are kept only as long as their last frames can still be in the ring.

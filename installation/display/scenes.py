@@ -57,8 +57,7 @@ class WalkScene(Scene):
     def __init__(self, app):
         super().__init__(app)
         self.clock = 0.0  # scene seconds, scaled by speed, frozen while paused
-        self.phase = "hold"
-        self.phase_start = 0.0
+        self._start_hold()
         self.target: int | None = None
         self.morph_duration = app.settings.display.morph_s
 
@@ -75,21 +74,52 @@ class WalkScene(Scene):
 
         elapsed = self.clock - self.phase_start
         if self.phase == "hold":
-            # TODO: show the multiscale network's breathe() motion while a latent node holds. The still
-            # is shown instead, because each breathing frame would be a full decode in the worker,
-            # which would then serve no visitor or morph job.
             upcoming = genealogy.next_of(app.node_id)
             app.stills.get(app.node_id)
-            if upcoming is not None and upcoming != app.node_id:
+            has_next = upcoming is not None and upcoming != app.node_id
+            if has_next:
                 # Ask early, so the morph's frames are rendered while this image holds.
                 app.stills.get(upcoming)
                 app.morphs.request(app.node_id, upcoming)
-                if elapsed >= self.hold_duration(app.node_id):
-                    self.jump(upcoming)
+            if self._breath_node != app.node_id:
+                self._breath_node, self._breath_requested, self._breath_from = app.node_id, False, None
+            # The worker renders one morph at a time, so the breathing waits for the next morph.
+            if not self._breath_requested and self.breathes(app.node_id) and (
+                    not has_next or app.morphs.is_complete((app.node_id, upcoming))):
+                self._breath_requested = True
+                app.morphs.request_breath(app.node_id)
+            breath = (app.node_id, app.node_id)
+            if self._breath_from is None and app.morphs.is_complete(breath):
+                self._breath_from = self.clock
+            if has_next and elapsed >= self.hold_duration(app.node_id):
+                self.jump(upcoming)
         elif self.phase == "morph" and elapsed >= self.morph_duration:
             app.show_node(self.target)
             self.target = None
             self._start_hold()
+
+    def breathes(self, node_id: int) -> bool:
+        """Return whether a held node moves gently: a machine image with a latent, with a worker to decode it."""
+        node = self.app.genealogy.node(node_id)
+        return (self.app.worker is not None and node is not None and node.kind == "machine"
+                and bool(node.provenance.get("latent")))
+
+    def breath_position(self) -> float:
+        """Return where in its breathing frames (0 to 1) the held node is now.
+
+        The frames play forward and back, one way per morph_s seconds. The
+        motion swells in over transition_s seconds once the frames are there and
+        settles back to frame 0, the still, by the end of the hold, so neither
+        end jumps.
+        """
+        if self._breath_from is None:
+            return 0.0
+        display = self.app.settings.display
+        since = self.clock - self._breath_from
+        left = self.hold_duration(self.app.node_id) - (self.clock - self.phase_start)
+        strength = max(0.0, min(1.0, since / display.transition_s, left / display.transition_s))
+        sweep = (since / display.morph_s) % 2.0
+        return strength * (sweep if sweep <= 1.0 else 2.0 - sweep)
 
     def hold_duration(self, node_id: int) -> float:
         node = self.app.genealogy.node(node_id)
@@ -115,6 +145,9 @@ class WalkScene(Scene):
     def _start_hold(self) -> None:
         self.phase = "hold"
         self.phase_start = self.clock
+        self._breath_node: int | None = None  # the held node the breathing fields below are about
+        self._breath_requested = False  # its breathing frames were requested in this hold
+        self._breath_from: float | None = None  # scene clock when its frames were all there
 
     def draw(self, screen: pygame.Surface) -> None:
         app = self.app
@@ -131,7 +164,11 @@ class WalkScene(Scene):
             app.draw_caption(screen, app.node_id, 1.0 - min(1.0, t * 3))
             app.draw_caption(screen, self.target, max(0.0, t * 3 - 2))
             return
-        if still is not None:
+        breath = (app.node_id, app.node_id)
+        if (still is not None and self._breath_node == app.node_id and self._breath_from is not None
+                and app.morphs.is_complete(breath)):
+            app.morphs.draw(screen, breath, self.breath_position(), still, still)
+        elif still is not None:
             draw_centred(screen, still, app.background)
         else:
             screen.fill(app.background)

@@ -1,5 +1,7 @@
 """Scenes rendered headless: letterboxing, captions in both languages, the button's reaction."""
 
+import time
+
 import numpy as np
 import pygame
 import pytest
@@ -173,3 +175,67 @@ def test_caption_panels_kept_are_bounded():
     first = captions.panel(nodes[-1])
     assert len(captions._cache) == CACHED_PANELS
     assert captions.panel(nodes[-1]) is first
+
+
+def fill_ring(app, job, colour) -> None:
+    """Write every frame of a recorded morph job into the display's frame ring, as the worker would."""
+    for index in range(job.params["frames"]):
+        frame = np.full((SIZE[1], SIZE[0], 3), colour, np.uint8)
+        assert app.morphs.ring.write(job.params["token"], index, frame, timeout=5.0)
+
+
+def step_until(app, condition, timeout=10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        app.step()
+    return condition()
+
+
+def test_held_machine_image_breathes(archive, paintings):
+    settings = load_settings(overrides=["display.fullscreen=false", "display.morph_frames=4", "display.hold_s=60",
+                                        "display.morph_s=0.5", "display.transition_s=0.05"])
+    painting = archive.import_photo(paintings[0])
+    with Image.open(paintings[1]) as image:
+        machine = archive.add_machine_image(image.convert("RGB"), [painting.id], "multiscale", "1", seed=1,
+                                            latent=b"a latent the display does not read")
+    worker = RecordingWorker()
+    app = start_app(settings, archive, worker=worker)
+    try:
+        render_scene(app, "walk", machine.id, timeout=30)
+        morphs = [job for job in worker.jobs if job.kind == "morph"]
+        upcoming = morphs[-1]
+        assert (upcoming.params["node_a"], upcoming.params["node_b"]) == (machine.id, painting.id)
+        assert not any(job.params["breathe"] for job in morphs)
+
+        # Once the next morph is rendered, the held image's breathing is requested.
+        fill_ring(app, upcoming, (0, 0, 200))
+        assert step_until(app, lambda: worker.jobs[-1] is not upcoming)
+        breath = worker.jobs[-1]
+        assert (breath.params["node_a"], breath.params["node_b"], breath.params["breathe"]) == (
+            machine.id, machine.id, True)
+
+        fill_ring(app, breath, (200, 30, 30))
+        assert step_until(app, lambda: app.morphs.is_complete((machine.id, machine.id)))
+        app.paused = False
+        walk = app.scenes["walk"]
+        assert step_until(app, lambda: walk.breath_position() > 0.3)
+        app.step()
+        centre = screen_pixels(app)[SIZE[1] // 2, SIZE[0] // 2]
+    finally:
+        app.stop()
+    assert tuple(centre) == (200, 30, 30)
+
+
+def test_painting_does_not_breathe(settings, archive, paintings):
+    node = archive.import_photo(paintings[0])
+    worker = RecordingWorker()
+    app = start_app(settings, archive, worker=worker)
+    try:
+        render_scene(app, "walk", node.id, timeout=30)
+        for _ in range(5):
+            app.step()
+        breathes = app.scenes["walk"].breathes(node.id)
+    finally:
+        app.stop()
+    assert not breathes
+    assert not [job for job in worker.jobs if job.kind == "morph" and job.params["breathe"]]

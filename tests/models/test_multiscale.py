@@ -276,6 +276,41 @@ def test_worker_jobs_make_latent_morph(archive, paintings):
     assert np.array_equal(render(1.0), network.decode(stored))
 
 
+def test_worker_renders_breathing_frames(archive, paintings):
+    from installation.frames import FrameRing, letterbox, morph_box
+    from installation.jobs import JobContext
+    from installation.morph import render_breath
+    from models import job_handlers
+
+    settings = load_settings(overrides=TINY + ["networks.network=multiscale", "networks.output_side=40"])
+    painting = archive.import_photo(paintings[1])
+    context = JobContext("test", archive, "cpu", settings, lambda *report: None, lambda: False)
+    job_handlers.train({"node_id": painting.id, "network": "multiscale"}, context)
+    child = archive.node(job_handlers.generate({"node_id": painting.id, "seed": 2}, context)["node_ids"][0])
+    screen = (64, 48)
+    ring = FrameRing.create(4, *screen)
+    params = {"node_a": child.id, "node_b": child.id, "frames": 4, "screen": list(screen),
+              "background": [0, 0, 0], "work_side": 64, "ring": ring.spec(), "token": 9, "breathe": True}
+    try:
+        done = render_breath(archive, params, ring, lambda *report: None, lambda: False, settings, "cpu")
+        frames = {frame.index: frame.pixels[..., 2::-1].copy() for frame in ring.ready()}  # BGRX to RGB
+        painting_done = render_breath(archive, {**params, "node_a": painting.id}, ring,
+                                      lambda *report: None, lambda: False, settings, "cpu")
+    finally:
+        ring.close()
+
+    network = MultiscaleNetwork(settings, "cpu")
+    network.load(checkpoint_path(archive.folder, "multiscale", painting.id))
+    center = Latent.from_bytes((archive.folder / child.provenance["latent"]).read_bytes())
+    first = next(network.breathe(center, seed=child.id))
+    box = morph_box((child.width, child.height), (child.width, child.height), screen)
+    assert done == {"frames": 4, "method": "breath"}
+    assert sorted(frames) == [0, 1, 2, 3]
+    assert np.array_equal(frames[0], letterbox(network.decode(first), box, (0, 0, 0)))
+    assert not np.array_equal(frames[0], frames[3])
+    assert painting_done == {"frames": 0, "method": "none"}
+
+
 def test_train_ctrl_c_saves_stage(archive, paintings):
     node = archive.import_photo(paintings[0])
     checkpoint = checkpoint_path(archive.folder, "multiscale", node.id)
