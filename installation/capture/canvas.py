@@ -40,6 +40,9 @@ WEAK_CONFIDENCE = 0.7  # below this refined confidence, the box is searched too
 NARROW_REACH = 5  # second refinement pass: full-resolution pixels searched on both sides
 FRAME_DEPTH = 0.16  # how far in a frame's inner edge is searched, as a fraction of the side's distance to the centre
 FRAME_EDGE = 12.0  # median colour change across a side (Lab, as in _fit_side) that counts as an edge
+# Maximum colour spread (interquartile range per RGB channel, summed) along a frame's band. A frame
+# is one colour, but a dark part of a painting next to its edge also passes the ratio tests.
+FRAME_SPREAD = 30.0
 FRAME_REFIT_REACH = 3  # full-resolution pixels searched on both sides when refitting a side moved off a frame
 
 
@@ -556,14 +559,14 @@ def _frame_width(image: np.ndarray, corners: np.ndarray, side: int, inward: np.n
         inner = corners.copy()
         inner[side] += offset * inward
         inner[(side + 1) % 4] += offset * inward
-        if not _plain_band(image, 1.0, corners, inner, side, change_ratio=1.0):
+        if not _plain_band(image, 1.0, corners, inner, side, change_ratio=1.0, max_spread=FRAME_SPREAD):
             break
         shift = float(offset)
     return shift
 
 
 def _plain_band(image: np.ndarray, scale: float, outer: np.ndarray, inner: np.ndarray, side: int,
-                change_ratio: float = 0.4) -> bool:
+                change_ratio: float = 0.4, max_spread: float = np.inf) -> bool:
     """Return whether the band between one side of `outer` and of `inner` looks like a frame or a ledge.
 
     Colours are sampled at full resolution along lines parallel to the side,
@@ -571,7 +574,8 @@ def _plain_band(image: np.ndarray, scale: float, outer: np.ndarray, inner: np.nd
     than the painting, by 0.4 times, and change less between neighbouring samples,
     by `change_ratio` times. Image noise alone changes neighbouring samples, so a
     caller that samples a thin band at full resolution, where a dark or blurred
-    painting changes little more than noise, passes 1.0.
+    painting changes little more than noise, passes 1.0. The band's spread must
+    also be at most `max_spread`.
     """
     ends = [side, (side + 1) % 4]
     outer_side, inner_side = outer[ends] / scale, inner[ends] / scale
@@ -583,7 +587,8 @@ def _plain_band(image: np.ndarray, scale: float, outer: np.ndarray, inner: np.nd
     segments = [inner_side + f * (outer_side - inner_side) for f in (0.3, 0.5, 0.7)]
     segments += [inner_side + f * depth * inward for f in (0.4, 0.8)]
     change, spread = _variation_along(image, np.array(segments))
-    return bool(np.median(change[:3]) < change_ratio * np.median(change[3:])
+    return bool(np.median(spread[:3]) <= max_spread
+                and np.median(change[:3]) < change_ratio * np.median(change[3:])
                 and np.median(spread[:3]) < 0.4 * np.median(spread[3:]))
 
 

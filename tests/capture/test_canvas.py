@@ -47,6 +47,15 @@ def test_detect_steps_off_picture_frame(painting, seed):
     assert jaccard(photo, detection, painting) > 0.95
 
 
+def test_detect_dark_edge_without_frame(painting):
+    # The painting is dark along one side, which must not be taken for a picture frame.
+    photo = place_painting(painting, np.random.default_rng(33), size=(960, 540), fraction=(0.2, 0.3),
+                           frame=False, hand=False, glare=False)
+    detection = detect_canvas(photo.image)
+    assert detection.found
+    assert jaccard(photo, detection, painting) > 0.95
+
+
 @pytest.mark.xfail(strict=True, reason="the dark left part of this painting barely differs from the dark frame, "
                                         "so a straight line inside the painting is taken for that side")
 def test_detect_inside_picture_frame(painting):
