@@ -103,9 +103,21 @@ def detect_canvas(image: np.ndarray, detect_side: int = 480, min_area: float = 0
         return detection
     box = tuple(int(round(v / scale)) for v in region)
     boxed = _search(image, small, scale, box, detect_side, min_area)
-    if boxed is not None and (found is None or boxed[2] > found[2]):
-        detection = _refined(image, boxed)
-    return detection
+    if boxed is None or (found is not None and boxed[2] <= found[2]):
+        return detection
+    boxed_detection = _refined(image, boxed)
+    # A box result inside the whole-frame one and clearly smaller is most likely a
+    # rectangle of straight lines in the painting, which the box search scores higher.
+    if detection.found and boxed_detection.found and _inner_part(boxed_detection.corners, detection.corners):
+        return detection
+    return boxed_detection
+
+
+def _inner_part(inner: np.ndarray, outer: np.ndarray) -> bool:
+    """Return whether quadrilateral `inner` lies inside `outer` and is clearly smaller."""
+    inner_area = cv2.contourArea(inner)
+    shared_area, _ = cv2.intersectConvexConvex(inner, outer)
+    return shared_area > 0.97 * inner_area and inner_area < 0.85 * cv2.contourArea(outer)
 
 
 def _refined(image: np.ndarray, found: tuple[np.ndarray, float, float] | None) -> Detection:
