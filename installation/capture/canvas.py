@@ -1,6 +1,8 @@
 """Finding a painting's four corners in a camera frame.
 
-The whole frame is searched once, downscaled. Colour edges (Canny on the
+The whole frame is searched downscaled. When that result is weak, the box
+around the most detailed area is searched again at a finer scale, where a faint
+side of a small canvas is found more often. Colour edges (Canny on the
 strongest RGB channel gradient) feed a probabilistic Hough transform. Every
 quadrilateral made of two roughly horizontal and two roughly vertical lines is
 scored by how much of its sides lies on edges that run along them, by detail
@@ -11,7 +13,9 @@ beside a side, so that side moves in to the next candidate line while the band
 between is plain. Each side is then refined at full resolution, first over a
 wide reach and then a narrow one: the strongest edge across the side is found
 at many points and a line is fitted through them with RANSAC, so a hand over
-part of an edge, glare or a rounded corner pulls no corner away.
+part of an edge, glare or a rounded corner pulls no corner away. Last, a side
+still on a frame's rim, where no candidate line lay at the canvas edge, steps in
+at full resolution across the plain band to the innermost edge.
 """
 
 from __future__ import annotations
@@ -81,12 +85,14 @@ def detect_canvas(image: np.ndarray, detect_side: int = 480, min_area: float = 0
     The whole frame is searched at `detect_side` pixels on its long side, and the
     best quadrilateral is refined at full resolution. When that result is weak, the
     box around the most detailed area is searched too, at up to full resolution, and
-    the better-scoring quadrilateral of the two searches is kept.
+    the better-scoring quadrilateral of the two searches is kept, unless it lies inside
+    the whole-frame one. Sides still on a picture frame then step in to the canvas.
     """
-    # TODO: short of its Jaccard targets on the capture benchmark (BENCHMARKS.md). Over
-    # its two recorded runs the mean is 0.951 to 0.959 (target 0.97) and the worst photo
-    # 0.32 (target 0.85). A side is still missed on some small canvases on an easel, and
-    # a dark picture frame's rim is sometimes kept as the canvas edge.
+    # TODO: on the capture benchmark (BENCHMARKS.md) the processor time per 1920x1080
+    # frame is at its 30 ms target, 28 to 32 ms depending on the machine's load. The
+    # Jaccard targets (mean 0.97, worst 0.85) are met on the two recorded seeds, but a
+    # third seed's worst photo scores 0.81: below an easel's ledge, the floor line is
+    # taken for the bottom side.
     height, width = image.shape[:2]
     scale = min(1.0, detect_side / max(height, width))
     small = cv2.resize(image, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
