@@ -115,7 +115,8 @@ class VideoFileSource(CameraSource):
             capture.release()
             raise SourceError(f"{self.name} did not open")
         self.capture = capture
-        fps = self.settings.fps or capture.get(cv2.CAP_PROP_FPS) or 25.0
+        # The file's own rate comes first, because capture.fps is the rate a camera is asked for.
+        fps = capture.get(cv2.CAP_PROP_FPS) or self.settings.fps or 25.0
         self._interval = 1.0 / fps
         self._next = time.monotonic()
 

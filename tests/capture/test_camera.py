@@ -120,3 +120,15 @@ def test_feed_source_none_not_started():
     feed.start()
     assert feed.latest()[0] is None
     assert board.snapshot()[0].camera == "none"
+
+
+def test_video_plays_at_its_own_rate(tmp_path, scene):
+    from installation.capture.sources import VideoFileSource
+
+    video = write_video(tmp_path / "slow.avi", [noisy(scene.image, np.random.default_rng(0))] * 3, fps=5.0)
+    source = VideoFileSource(video, settings_for(video, fps=30.0))
+    source.open()
+    try:
+        assert source._interval == 0.2  # the file's 5 frames a second, not the camera's requested 30
+    finally:
+        source.close()
