@@ -143,15 +143,8 @@ def render_morph(archive, params: dict, ring, progress, cancelled, settings=None
         render = flow.frame
     log.info("morph %d -> %d: %d frames of %dx%d by %s", node_a.id, node_b.id, count, box[0], box[1], method)
 
-    written = 0
-    for index in coarse_to_fine_order(count):
-        if cancelled():
-            break
-        frame = letterbox(render(index / (count - 1)), box, background)
-        if not ring.write(int(params["token"]), index, frame, cancelled):
-            break
-        written += 1
-        progress(written / count, "frame")
+    written = _write_frames(ring, int(params["token"]), count, progress, cancelled,
+                            lambda index: letterbox(render(index / (count - 1)), box, background))
     return {"frames": written, "method": method}
 
 
@@ -178,16 +171,22 @@ def render_breath(archive, params: dict, ring, progress, cancelled, settings=Non
     background = tuple(params["background"])
     log.info("breathing of node %d: %d frames of %dx%d", node.id, count, box[0], box[1])
 
+    written = _write_frames(ring, int(params["token"]), count, progress, cancelled,
+                            lambda index: letterbox(network.decode(latents[index]), box, background))
+    return {"frames": written, "method": "breath"}
+
+
+def _write_frames(ring, token: int, count: int, progress, cancelled, frame_at) -> int:
+    """Write `frame_at(index)` for every index into `ring` in coarse-to-fine order; return how many were written."""
     written = 0
     for index in coarse_to_fine_order(count):
         if cancelled():
             break
-        frame = letterbox(network.decode(latents[index]), box, background)
-        if not ring.write(int(params["token"]), index, frame, cancelled):
+        if not ring.write(token, index, frame_at(index), cancelled):
             break
         written += 1
         progress(written / count, "frame")
-    return {"frames": written, "method": "breath"}
+    return written
 
 
 def coarse_to_fine_order(count: int) -> list[int]:
@@ -229,7 +228,7 @@ def _latent_network(archive, node, settings, device: str):
             network.load(archive.folder / provenance["checkpoint"])
         return network, Latent.from_bytes((archive.folder / provenance["latent"]).read_bytes())
     except Exception as error:  # a missing checkpoint or latent file: the caller falls back
-        log.warning("node %d: its latent path cannot be loaded: %s", node.id, error)
+        log.warning("loading the latent or checkpoint of node %d failed: %s", node.id, error)
         return None
 
 

@@ -6,8 +6,8 @@
   are compared. This is the sliced Wasserstein distance that Karras et al.
   used to evaluate GANs ("Progressive Growing of GANs", ICLR 2018). Lower is nearer.
 - `nearness`: the patch SWD from each child to its parent, and from the
-  nearest other painting to that parent; the quality target asks the worst
-  child to be at least twice as near as that painting.
+  nearest other painting to that parent. The quality target requires the
+  worst child to be at least twice as near as that painting.
 - `pixel_diversity`: per-pixel standard deviation across several children,
   divided by the parent's own pixel standard deviation. 0 means every child is
   the same image.

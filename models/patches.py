@@ -361,7 +361,7 @@ def _query_positions(grid: tuple[int, int], stride: int) -> tuple[np.ndarray, np
 
 def _offset_bins(rows: np.ndarray, columns: np.ndarray, bin_size: int) -> np.ndarray:
     """Return one number per offset (rows, columns), equal for offsets in the same bin."""
-    # Offsets lie within +-100,000 pixels, so the row bin times 2**20 cannot meet a column bin.
+    # An offset is smaller than the image, far under 2**19 pixels, so row bins times 2**20 never meet column bins.
     return np.floor_divide(rows, bin_size) * 2**20 + np.floor_divide(columns, bin_size)
 
 

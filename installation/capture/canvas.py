@@ -4,10 +4,10 @@ The whole frame is searched downscaled. When that result is weak, the box
 around the most detailed area is searched again at a finer scale, where a faint
 side of a small canvas is found more often. Colour edges (Canny on the
 strongest RGB channel gradient) feed a probabilistic Hough transform. Every
-quadrilateral made of two roughly horizontal and two roughly vertical lines is
-scored by how much of its sides lies on edges that run along them, by detail
-inside against plain wall outside, and by its overlap with the whole detailed
-area. That overlap makes a rectangle of straight edges inside the painting lose
+quadrilateral made of two roughly horizontal and two roughly vertical lines gets
+a score with three parts: how much of its sides lies on edges that run along
+them, detail inside against plain wall outside, and its overlap with the whole
+detailed area. That overlap makes a rectangle of straight edges inside the painting lose
 to the canvas. A picture frame's rim or an easel's ledge shows as a plain band
 beside a side, so that side moves in to the next candidate line while the band
 between is plain. Each side is then refined at full resolution, first over a

@@ -152,39 +152,54 @@ class FramePool:
 
 
 class FrameCopier:
-    """Copies frames into reserved pool slots on a thread of its own.
+    """Copies frames into slots of one `FramePool` on a thread of its own.
 
-    NumPy lets go of the interpreter lock while it copies, so copying a
+    NumPy releases the interpreter lock while it copies, so copying a
     full-screen frame (about a millisecond at 1080p on the two-core development
-    machine) runs on another core while the display thread draws. `submit` hands over a copy; `finished` returns the
-    copies done since the last call, for the display thread to publish.
+    machine) runs on another core while the display thread draws. `submit`
+    reserves a slot and hands over the copy. `collect`, called from the display
+    thread, publishes the copies that ended.
     """
 
-    def __init__(self, name: str):
+    def __init__(self, pool: FramePool, name: str):
+        self.pool = pool
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
         self._done: queue.SimpleQueue = queue.SimpleQueue()
-        self._pending = 0  # submitted and not yet returned by finished(); display thread only
+        self._copying: dict[Hashable, tuple[Hashable, int]] = {}  # tag -> (key, slot); display thread only
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
     @property
     def pending(self) -> int:
-        return self._pending
+        return len(self._copying)
 
-    def submit(self, tag, target: pygame.Surface, pixels: np.ndarray) -> None:
-        """Copy BGRX `pixels` into `target`; `finished` reports it under `tag`."""
-        self._pending += 1
-        self._jobs.put((tag, target, pixels))
+    def is_copying(self, tag: Hashable) -> bool:
+        return tag in self._copying
 
-    def finished(self, wait: bool = False) -> list[tuple[object, pygame.Surface | None, Exception | None]]:
-        """Return (tag, surface written, error) for each copy done; with `wait`, for every copy submitted."""
+    def submit(self, key: Hashable, pixels: np.ndarray, tag: Hashable | None = None) -> None:
+        """Copy BGRX `pixels` into a slot reserved for `key`; `collect` reports it under `tag` (default `key`)."""
+        tag = key if tag is None else tag
+        index, slot = self.pool.reserve(key)
+        self._copying[tag] = (key, index)
+        self._jobs.put((tag, slot, pixels))
+
+    def collect(self, wait: bool = False) -> list[tuple[Hashable, Hashable, Exception | None]]:
+        """Publish the copies that ended and return (key, tag, error) for each; with `wait`, wait for all.
+
+        A copy that failed gives its slot back and leaves `key` without a frame.
+        """
         results = []
-        while self._pending:
+        while self._copying:
             try:
-                results.append(self._done.get(block=wait, timeout=5.0 if wait else None))
+                tag, surface, error = self._done.get(block=wait, timeout=5.0 if wait else None)
             except queue.Empty:
                 break
-            self._pending -= 1
+            key, index = self._copying.pop(tag)
+            if error is None:
+                self.pool.publish(key, index, surface)
+            else:
+                self.pool.unreserve(index)
+            results.append((key, tag, error))
         return results
 
     def stop(self, timeout: float = 5.0) -> None:

@@ -1,8 +1,9 @@
 """Morph playback: requests morph frames, collects them from the frame ring, blends them.
 
 Frames are rendered elsewhere (in the worker process, or in a local thread when
-no worker runs) into a `FrameRing`; `MorphPlayer.poll` hands at most a few per
-display frame to a copying thread, which writes them into a `FramePool`. `draw` shows the morph at any `t` by blending
+no worker runs) into a `FrameRing`. `MorphPlayer.poll` hands at most a few per
+display frame to a `FrameCopier`, which writes them into a `FramePool` on its
+own thread. `draw` shows the morph at any `t` by blending
 the two nearest frames it has, with the stills of both nodes standing in for the
 first and last frame, so a morph plays smoothly with any number of frames so far.
 """
@@ -131,8 +132,7 @@ class MorphPlayer:
         self._in_flight: tuple[int, object, tuple[int, int]] | None = None  # token, handle, pair
         self.frames_received = 0
         self.blender = Blender(screen_size, settings.background)
-        self.copier = FrameCopier("morph-frame-copier")
-        self._copying: dict[int, tuple[tuple, int]] = {}  # ring slot -> (cache key, pool slot) being copied
+        self.copier = FrameCopier(self.cache, "morph-frame-copier")  # tags its copies by ring slot
 
     def use(self, renderer) -> None:
         self.renderer = renderer
@@ -193,7 +193,7 @@ class MorphPlayer:
         copied = self._collect()
         started = 0
         for ready in self.ring.ready():
-            if ready.slot in self._copying:
+            if self.copier.is_copying(ready.slot):
                 continue
             pair = self._pair_of_token.get(ready.token)
             key = (pair, ready.index)
@@ -202,23 +202,18 @@ class MorphPlayer:
                 continue
             if started >= limit:
                 continue
-            index, slot = self.cache.reserve(key)
-            self._copying[ready.slot] = (key, index)
-            self.copier.submit(ready.slot, slot, ready.pixels)
+            self.copier.submit(key, ready.pixels, tag=ready.slot)
             started += 1
         return copied
 
     def _collect(self, wait: bool = False) -> int:
         """Serve the frames whose copies ended and free their ring slots; return how many."""
         copied = 0
-        for ring_slot, surface, error in self.copier.finished(wait):
-            key, index = self._copying.pop(ring_slot)
+        for key, ring_slot, error in self.copier.collect(wait):
             self.ring.release(ring_slot)
             if error is not None:
-                self.cache.unreserve(index)
-                log.error("morph %s: frame %d could not be copied into the cache: %s", key[0], key[1], error)
+                log.error("copying frame %d of morph %s into the cache failed: %s", key[1], key[0], error)
                 continue
-            self.cache.publish(key, index, surface)
             pair, frame = key
             indices = self._indices.setdefault(pair, [])
             if frame not in indices:

@@ -26,8 +26,7 @@ class Stills:
         self.screen_size = screen_size
         self.pool = FramePool(screen_size, capacity)
         self.failed: set[int] = set()
-        self.copier = FrameCopier("still-copier")
-        self._copying: dict[int, int] = {}  # node id -> pool slot being written
+        self.copier = FrameCopier(self.pool, "still-copier")
 
     def get(self, node_id: int | None) -> pygame.Surface | None:
         if node_id is None:
@@ -35,7 +34,7 @@ class Stills:
         surface = self.pool.get(node_id)
         if surface is not None:
             return surface
-        if node_id not in self.failed and node_id not in self._copying:
+        if node_id not in self.failed and not self.copier.is_copying(node_id):
             self.loader.request("still", (node_id, self.screen_size))
         return None
 
@@ -44,23 +43,17 @@ class Stills:
         if loaded.error:
             self.failed.add(node_id)
             return
-        if node_id in self._copying:
-            return
-        index, slot = self.pool.reserve(node_id)
-        self._copying[node_id] = index
-        self.copier.submit(node_id, slot, loaded.value)
+        if not self.copier.is_copying(node_id):
+            self.copier.submit(node_id, loaded.value)
 
     def poll(self, wait: bool = False) -> int:
         """Serve the images whose copies ended; return how many. With `wait`, wait for all of them."""
         served = 0
-        for node_id, surface, error in self.copier.finished(wait):
-            index = self._copying.pop(node_id)
+        for node_id, _, error in self.copier.collect(wait):
             if error is not None:
-                self.pool.unreserve(index)
                 log.error("node %d: its image cannot be shown: %s", node_id, error)
                 self.failed.add(node_id)
                 continue
-            self.pool.publish(node_id, index, surface)
             served += 1
         return served
 

@@ -27,31 +27,32 @@ def test_detect_with_hand_over_edge(painting):
     assert jaccard(photo, detection, painting) > 0.9
 
 
+def placed_and_detected(painting, seed: int, **options):
+    """Return a 960x540 synthetic photo of `painting` (no hand or glare unless asked) and the detection in it."""
+    options = {"frame": False, "hand": False, "glare": False, **options}
+    photo = place_painting(painting, np.random.default_rng(seed), size=(960, 540), **options)
+    return photo, detect_canvas(photo.image)
+
+
 @pytest.mark.parametrize("seed", [13, 30])
 def test_detect_above_easel_ledge(painting, seed):
-    photo = place_painting(painting, np.random.default_rng(seed), size=(960, 540), fraction=(0.5, 0.7),
-                           frame=False, hand=False, glare=False)
+    photo, detection = placed_and_detected(painting, seed, fraction=(0.5, 0.7))
     assert "easel" in photo.description
-    detection = detect_canvas(photo.image)
     assert detection.found
     assert jaccard(photo, detection, painting) > 0.95
 
 
 @pytest.mark.parametrize("seed", [10, 37])
 def test_detect_steps_off_picture_frame(painting, seed):
-    photo = place_painting(painting, np.random.default_rng(seed), size=(960, 540), fraction=(0.5, 0.6),
-                           frame=True, hand=False, glare=False)
+    photo, detection = placed_and_detected(painting, seed, fraction=(0.5, 0.6), frame=True)
     assert "frame" in photo.description
-    detection = detect_canvas(photo.image)
     assert detection.found
     assert jaccard(photo, detection, painting) > 0.95
 
 
 def test_detect_dark_edge_without_frame(painting):
     # The painting is dark along one side, which must not be taken for a picture frame.
-    photo = place_painting(painting, np.random.default_rng(33), size=(960, 540), fraction=(0.2, 0.3),
-                           frame=False, hand=False, glare=False)
-    detection = detect_canvas(photo.image)
+    photo, detection = placed_and_detected(painting, 33, fraction=(0.2, 0.3))
     assert detection.found
     assert jaccard(photo, detection, painting) > 0.95
 
@@ -59,10 +60,8 @@ def test_detect_dark_edge_without_frame(painting):
 @pytest.mark.parametrize("seed", [18, 61])
 def test_detect_small_canvas_on_easel(painting, seed):
     # The whole-frame result is weak here, and the box search finds a rectangle inside the painting.
-    photo = place_painting(painting, np.random.default_rng(seed), size=(960, 540), fraction=(0.2, 0.3),
-                           frame=False, hand=False, glare=False)
+    photo, detection = placed_and_detected(painting, seed, fraction=(0.2, 0.3))
     assert "easel" in photo.description
-    detection = detect_canvas(photo.image)
     assert detection.found
     assert jaccard(photo, detection, painting) > 0.95
 
@@ -70,9 +69,7 @@ def test_detect_small_canvas_on_easel(painting, seed):
 @pytest.mark.xfail(strict=True, reason="the dark left part of this painting barely differs from the dark frame, "
                                         "so a straight line inside the painting is taken for that side")
 def test_detect_inside_picture_frame(painting):
-    photo = place_painting(painting, np.random.default_rng(2), size=(960, 540), fraction=(0.5, 0.6),
-                           frame=True, hand=False, glare=False)
-    detection = detect_canvas(photo.image)
+    photo, detection = placed_and_detected(painting, 2, fraction=(0.5, 0.6), frame=True)
     assert jaccard(photo, detection, painting) > 0.9
 
 

@@ -104,37 +104,38 @@ def test_frame_pool_rejects_oversized_frames():
         pool.store("a", bgrx(0, (11, 10)))
 
 
-def test_reserved_frame_served_after_publish():
+def test_copied_frame_served_after_collect():
     pygame.display.init()
     pool = FramePool((10, 10), 1)
-    copier = FrameCopier("test-copier")
+    copier = FrameCopier(pool, "test-copier")
     try:
-        index, slot = pool.reserve("a")
-        copier.submit("a", slot, bgrx(7))
+        copier.submit("a", bgrx(7))
         assert "a" not in pool
-        [(tag, surface, error)] = copier.finished(wait=True)
-        assert (tag, error) == ("a", None)
-        pool.publish("a", index, surface)
-        assert tuple(pool.get("a").get_at((9, 9)))[:3] == (7, 7, 7)
-        assert copier.pending == 0
+        assert copier.is_copying("a")
+        results = copier.collect(wait=True)
     finally:
         copier.stop()
+    assert results == [("a", "a", None)]
+    assert tuple(pool.get("a").get_at((9, 9)))[:3] == (7, 7, 7)
+    assert copier.pending == 0
 
 
 def test_copier_reports_bad_frame():
     pygame.display.init()
     pool = FramePool((10, 10), 2)
-    copier = FrameCopier("test-copier")
+    copier = FrameCopier(pool, "test-copier")
     try:
-        _, first = pool.reserve("big")
-        copier.submit("big", first, bgrx(1, (11, 10)))
-        _, second = pool.reserve("ok")
-        copier.submit("ok", second, bgrx(2))
-        results = {tag: (surface, error) for tag, surface, error in copier.finished(wait=True)}
-        assert results["big"][0] is None and "does not fit" in str(results["big"][1])
-        assert results["ok"][1] is None and tuple(results["ok"][0].get_at((0, 0)))[:3] == (2, 2, 2)
+        copier.submit("big", bgrx(1, (11, 10)))
+        copier.submit("ok", bgrx(2), tag="ok-tag")
+        results = {key: (tag, error) for key, tag, error in copier.collect(wait=True)}
     finally:
         copier.stop()
+    assert "does not fit" in str(results["big"][1])
+    assert "big" not in pool
+    assert results["ok"] == ("ok-tag", None)
+    assert tuple(pool.get("ok").get_at((0, 0)))[:3] == (2, 2, 2)
+    pool.store("c", bgrx(3))
+    assert "ok" in pool  # the failed copy gave its slot back, so storing "c" evicted nothing
 
 
 def test_morph_player_serves_copied_frames():
