@@ -8,7 +8,8 @@ quadrilateral made of two roughly horizontal and two roughly vertical lines gets
 a score with three parts: how much of its sides lies on edges that run along
 them, detail inside against plain wall outside, and its overlap with the whole
 detailed area. That overlap makes a rectangle of straight edges inside the painting lose
-to the canvas. A picture frame's rim or an easel's ledge shows as a plain band
+to the canvas. Within one search, a quadrilateral whose sides run on along edges past its
+corners, as a floor line or the edge of a wall does, ranks lower. A picture frame's rim or an easel's ledge shows as a plain band
 beside a side, so that side moves in to the next candidate line while the band
 between is plain. Each side is then refined at full resolution, first over a
 wide reach and then a narrow one: the strongest edge across the side is found
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 
 MAX_SEGMENTS = 400  # maximum edge segments merged into lines, the longest first
 MAX_LINES = 150  # maximum lines scored, the longest first
-MAX_LINES_PER_ORIENTATION = 16  # best lines of each orientation combined into quadrilaterals
+MAX_LINES_PER_ORIENTATION = 15  # best lines of each orientation combined into quadrilaterals
 SIDE_MARGIN = 0.08  # part of each side left out of scoring at both ends (rounded corners)
 REFINE_POINTS = 48  # points sampled across each side at full resolution
 INLIER_PIXELS = 2.0  # distance to the fitted side that counts as on it, full-resolution pixels
@@ -38,9 +39,14 @@ TEXTURE_OFFSET = 6.0  # distance from a side at which texture is compared, downs
 TEXTURE_FLOOR = 20.0  # gradient magnitude below which both sides count as equally plain
 COVERAGE_CANDIDATES = 40  # best quadrilaterals compared with the detailed area
 COVERAGE_WEIGHT = 1.5  # weight of that comparison in a quadrilateral's score
+# A canvas side ends at its corners; a floor line or a wall's edge runs on past them.
+CONTINUATION_WEIGHT = 0.6  # weight, in ranking a search's quadrilaterals, of the edge found past the corners
+CONTINUATION_REACH = 0.15  # how far past each corner that edge is looked for, as a fraction of the side
 WIDE_REACH = 3.75  # first refinement pass: downscaled pixels searched on both sides of a coarse side
 WEAK_SCORE = 1.9  # below this whole-frame score, the box around the detailed area is searched too
-WEAK_CONFIDENCE = 0.7  # below this refined confidence, the box is searched too
+WEAK_CONFIDENCE = 0.75  # below this refined confidence, the box is searched too
+CONFIDENCE_MARGIN = 0.15  # a confirmed whole-frame result this much more confident than the box result is kept
+SCORE_MARGIN = 0.5  # but not when the box result scores this much higher
 NARROW_REACH = 5  # second refinement pass: full-resolution pixels searched on both sides
 FRAME_DEPTH = 0.16  # how far in a frame's inner edge is searched, as a fraction of the side's distance to the centre
 FRAME_EDGE = 12.0  # median colour change across a side (Lab, as in _fit_side) that counts as an edge
@@ -85,17 +91,16 @@ def detect_canvas(image: np.ndarray, detect_side: int = 480, min_area: float = 0
     The whole frame is searched at `detect_side` pixels on its long side, and the
     best quadrilateral is refined at full resolution. When that result is weak, the
     box around the most detailed area is searched too, at up to full resolution, and
-    the better-scoring quadrilateral of the two searches is kept, unless it lies inside
-    the whole-frame one. Sides still on a picture frame then step in to the canvas.
+    the better-scoring quadrilateral of the two searches is kept, unless a whole-frame
+    result with confirmed sides contains it or is clearly more confident. Sides still on a
+    picture frame then step in to the canvas.
     """
-    # TODO: on the capture benchmark (BENCHMARKS.md) the processor time per 1920x1080
-    # frame is at its 30 ms target, 28 to 32 ms depending on the machine's load. The
-    # Jaccard targets (mean 0.97, worst 0.85) are met on the two recorded seeds, but a
-    # third seed's worst photo scores 0.81: below an easel's ledge, the floor line is
-    # taken for the bottom side.
+    # TODO: on some photo sets of the capture benchmark (BENCHMARKS.md) the worst photo
+    # scores 0.82 to 0.85, under the 0.85 target. Where the painting's edge is nearly
+    # the wall's colour, a straight line inside the painting is taken for that side.
     height, width = image.shape[:2]
     scale = min(1.0, detect_side / max(height, width))
-    small = cv2.resize(image, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
+    small = _shrink(image, (round(width * scale), round(height * scale)))
     found = _search(image, small, scale, (0, 0, width, height), detect_side, min_area)
     detection = _refined(image, found)
     if found is not None and found[2] >= WEAK_SCORE and detection.confidence >= WEAK_CONFIDENCE:
@@ -112,9 +117,16 @@ def detect_canvas(image: np.ndarray, detect_side: int = 480, min_area: float = 0
     if boxed is None or (found is not None and boxed[2] <= found[2]):
         return detection
     boxed_detection = _refined(image, boxed)
-    # A box result inside the whole-frame one and clearly smaller is most likely a
-    # rectangle of straight lines in the painting, which the box search scores higher.
-    if detection.found and boxed_detection.found and _inner_part(boxed_detection.corners, detection.corners):
+    # A box result inside a confirmed whole-frame one and clearly smaller is most likely
+    # a rectangle of straight lines in the painting, which the box search scores higher.
+    # A whole-frame result whose sides are not confirmed can instead run past the canvas
+    # to the floor line, and the box result inside it is then the canvas. A confirmed
+    # whole-frame result also stays when the box result is clearly less confident and
+    # does not score much higher.
+    if (detection.found and boxed_detection.found and detection.confidence >= WEAK_CONFIDENCE
+            and (_inner_part(boxed_detection.corners, detection.corners)
+                 or (detection.confidence > boxed_detection.confidence + CONFIDENCE_MARGIN
+                     and boxed[2] < found[2] + SCORE_MARGIN))):
         return detection
     return boxed_detection
 
@@ -164,9 +176,7 @@ def _search(image: np.ndarray, small: np.ndarray, small_scale: float, region: tu
         scale = small_scale
         box = small[round(y0 * scale):round(y1 * scale), round(x0 * scale):round(x1 * scale)]
     else:
-        box = cv2.resize(image[y0:y1, x0:x1], (max(1, round((x1 - x0) * scale)),
-                                               max(1, round((y1 - y0) * scale))),
-                         interpolation=cv2.INTER_AREA)
+        box = _shrink(image[y0:y1, x0:x1], (max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale))))
     gradient_x, gradient_y = _colour_gradient(box)
     lines = _hough_lines(gradient_x, gradient_y)
     if lines is None:
@@ -178,6 +188,21 @@ def _search(image: np.ndarray, small: np.ndarray, small_scale: float, region: tu
         return None
     quad, score = found
     return quad / scale + [x0, y0], scale, score
+
+
+def _shrink(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Return `image` averaged down to `size` (width, height).
+
+    Halving first gives nearly the same area average, and OpenCV halves an even-sized
+    image about three times faster than it shrinks a 1920x1080 frame by 4 in one step.
+    An odd last row or column is left out of a halving.
+    """
+    while image.shape[1] >= 2 * size[0] and image.shape[0] >= 2 * size[1]:
+        height, width = image.shape[0] // 2, image.shape[1] // 2
+        image = cv2.resize(image[:2 * height, :2 * width], (width, height), interpolation=cv2.INTER_AREA)
+    if image.shape[:2] == (size[1], size[0]):
+        return image
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
 def _propose_region(small: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -224,16 +249,18 @@ def _propose_region(small: np.ndarray) -> tuple[int, int, int, int] | None:
 def _colour_gradient(small: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # Per pixel, the gradient of whichever RGB channel changes most, so a canvas
     # that differs from the wall only in hue still has edges.
+    # OpenCV on separate channels takes about 60% of the time of NumPy on interleaved ones.
     blurred = cv2.GaussianBlur(small, (0, 0), 1.0)
-    gradient_x = cv2.Sobel(blurred, cv2.CV_16S, 1, 0, ksize=3)
-    gradient_y = cv2.Sobel(blurred, cv2.CV_16S, 0, 1, ksize=3)
-    strength = cv2.add(cv2.convertScaleAbs(gradient_x, alpha=0.5), cv2.convertScaleAbs(gradient_y, alpha=0.5))
-    best_x, best_y, best = gradient_x[..., 0], gradient_y[..., 0], strength[..., 0]
+    gradient_x = cv2.split(cv2.Sobel(blurred, cv2.CV_16S, 1, 0, ksize=3))
+    gradient_y = cv2.split(cv2.Sobel(blurred, cv2.CV_16S, 0, 1, ksize=3))
+    strength = [cv2.add(cv2.convertScaleAbs(x, alpha=0.5), cv2.convertScaleAbs(y, alpha=0.5))
+                for x, y in zip(gradient_x, gradient_y)]
+    best_x, best_y, best = gradient_x[0], gradient_y[0], strength[0]
     for channel in (1, 2):
-        stronger = strength[..., channel] > best
-        best_x = np.where(stronger, gradient_x[..., channel], best_x)
-        best_y = np.where(stronger, gradient_y[..., channel], best_y)
-        best = np.maximum(best, strength[..., channel])
+        stronger = cv2.compare(strength[channel], best, cv2.CMP_GT)
+        cv2.copyTo(gradient_x[channel], stronger, best_x)
+        cv2.copyTo(gradient_y[channel], stronger, best_y)
+        best = cv2.max(best, strength[channel])
     return best_x.astype(np.float32), best_y.astype(np.float32)
 
 
@@ -376,7 +403,7 @@ def _best_quadrilateral(lines: _Lines, gradient_x: np.ndarray, gradient_y: np.nd
     horizontal, vertical = _split(lines, profiles.strength)
     if len(horizontal) < 2 or len(vertical) < 2:
         return None
-    quads, supports, contrasts, sides, area = _candidates(
+    quads, supports, contrasts, sides, area, continuations = _candidates(
         _Lines(lines.rho[horizontal], lines.theta[horizontal]), profiles.take(horizontal),
         _Lines(lines.rho[vertical], lines.theta[vertical]), profiles.take(vertical), reach,
         (width, height), min_area)
@@ -388,8 +415,11 @@ def _best_quadrilateral(lines: _Lines, gradient_x: np.ndarray, gradient_y: np.nd
     centre = np.linalg.norm(quads.mean(1) - [width / 2, height / 2], axis=1) / np.hypot(width, height)
     scores = (0.5 * supports.mean(1) + 0.5 * supports.min(1) + 0.6 * contrasts.mean(1)
               + 0.15 * np.sqrt(area) - 0.3 * centre)
-    scores = scores + COVERAGE_WEIGHT * _texture_overlap(quads, scores, texture)
-    best = int(np.argmax(scores))
+    scores = scores + COVERAGE_WEIGHT * _texture_overlap(quads, scores - CONTINUATION_WEIGHT * continuations.mean(1),
+                                                         texture)
+    # The continuation only ranks this search's quadrilaterals. The score returned leaves it
+    # out, so the test for a weak result and the comparison with the box search are unchanged.
+    best = int(np.argmax(scores - CONTINUATION_WEIGHT * continuations.mean(1)))
     if supports[best].min() < 0.3:
         return None
     return _step_inside(quads, supports, sides, best, image, scale), float(scores[best])
@@ -425,8 +455,9 @@ def _candidates(horizontal: _Lines, profile_h: _Profiles, vertical: _Lines, prof
     """Return every quadrilateral of two horizontal and two vertical lines (M, 4, 2).
 
     With each: the fraction of each side on an edge (M, 4), each side's texture
-    contrast (M, 4), from 1 (detail inside, plain outside) to -1 (the reverse), and
-    the index of each side's line (M, 4), top, right, bottom, left, within its orientation.
+    contrast (M, 4), from 1 (detail inside, plain outside) to -1 (the reverse),
+    the index of each side's line (M, 4), top, right, bottom, left, within its orientation,
+    the area (M,) and the fraction of edge past each side's ends (M, 4, see `_continuation`).
     """
     corners = _intersections(horizontal, vertical)  # (H, V, 2)
     along_h = np.einsum("hvk,hk->hv", corners, horizontal.direction) - profile_h.start[:, None]
@@ -454,9 +485,10 @@ def _candidates(horizontal: _Lines, profile_h: _Profiles, vertical: _Lines, prof
              (profile_v, vertical, right, along_v[top, right], along_v[bottom, right]),
              (profile_h, horizontal, bottom, along_h[bottom, left], along_h[bottom, right]),
              (profile_v, vertical, left, along_v[top, left], along_v[bottom, left])]
-    supports, contrasts = [], []
+    supports, contrasts, continuations = [], [], []
     for side, (profile, lines, line, start, end) in enumerate(sides):
         supports.append(_side_support(profile.edge, line, start, end))
+        continuations.append(_continuation(profile.edge, line, start, end))
         plus = _side_support(profile.texture_plus, line, start, end)
         minus = _side_support(profile.texture_minus, line, start, end)
         middle = (quads[:, side] + quads[:, (side + 1) % 4]) / 2
@@ -464,7 +496,22 @@ def _candidates(horizontal: _Lines, profile_h: _Profiles, vertical: _Lines, prof
         outside, inside = np.where(outward_plus, plus, minus), np.where(outward_plus, minus, plus)
         contrasts.append((inside - outside) / (inside + outside + TEXTURE_FLOOR))
     sides = np.stack([top, right, bottom, left], axis=1)
-    return quads, np.stack(supports, axis=1), np.stack(contrasts, axis=1), sides, areas
+    return (quads, np.stack(supports, axis=1), np.stack(contrasts, axis=1), sides, areas,
+            np.stack(continuations, axis=1))
+
+
+def _continuation(profile: np.ndarray, line: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Return, per side, the larger fraction of edge on its line just past either end."""
+    low, high = np.minimum(start, end), np.maximum(start, end)
+    reach = (high - low) * CONTINUATION_REACH
+    last = profile.shape[1] - 1
+    before_low = np.clip(np.round(low - reach), 0, last).astype(np.int64)
+    before_high = np.clip(np.round(low), 0, last).astype(np.int64)
+    after_low = np.clip(np.round(high), 0, last).astype(np.int64)
+    after_high = np.clip(np.round(high + reach), 0, last).astype(np.int64)
+    before = (profile[line, before_high] - profile[line, before_low]) / np.maximum(reach, 1)
+    after = (profile[line, after_high] - profile[line, after_low]) / np.maximum(reach, 1)
+    return np.maximum(before, after)
 
 
 def _side_support(profile: np.ndarray, line: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
@@ -478,15 +525,18 @@ def _side_support(profile: np.ndarray, line: np.ndarray, start: np.ndarray, end:
     return (profile[line, high] - profile[line, low]) / length
 
 
+NEXT_CORNER = [1, 2, 3, 0]  # index of each corner's clockwise neighbour
+
+
 def _areas(quads: np.ndarray) -> np.ndarray:
     x, y = quads[..., 0], quads[..., 1]
-    return 0.5 * np.abs(np.sum(x * np.roll(y, -1, 1) - np.roll(x, -1, 1) * y, axis=1))
+    return 0.5 * np.abs(np.sum(x * y[:, NEXT_CORNER] - x[:, NEXT_CORNER] * y, axis=1))
 
 
 def _plausible(quads: np.ndarray, width: int, height: int, min_area: float) -> tuple[np.ndarray, np.ndarray]:
     """Return a mask of quadrilaterals that are convex, big enough and inside the frame, and their areas."""
-    edges = np.roll(quads, -1, 1) - quads
-    following = np.roll(edges, -1, 1)
+    edges = quads[:, NEXT_CORNER] - quads
+    following = edges[:, NEXT_CORNER]
     cross = edges[..., 0] * following[..., 1] - edges[..., 1] * following[..., 0]
     convex = (cross > 0).all(1)
     margin = 0.02 * max(width, height)

@@ -5,6 +5,7 @@ import pytest
 from installation.capture.canvas import detect_canvas
 from installation.capture.rectify import canvas_size, order_corners, rectify, white_balance
 from installation.capture.synthetic import jaccard_in_canvas_frame, place_painting
+from tests.capture.conftest import read_rgb
 
 
 def jaccard(photo, detection, painting):
@@ -119,3 +120,25 @@ def test_white_balance_automatic_reduces_cast(painting):
     before = abs(float(cast[..., 0].mean()) - float(cast[..., 2].mean()))
     after = abs(float(balanced[..., 0].mean()) - float(balanced[..., 2].mean()))
     assert after < before
+
+
+@pytest.mark.parametrize(("index", "seed", "fraction", "frame"), [
+    (2, 10, (0.3, 0.5), False),  # an easel's legs down to a floor line
+    (0, 21, (0.3, 0.5), False),  # the same, with a window beside the canvas
+    (0, 12, (0.5, 0.6), True),  # a frame on an easel above a floor line
+])
+def test_detect_ignores_floor_line(paintings, index, seed, fraction, frame):
+    # A floor line runs on past the canvas's corners, where a canvas side ends.
+    painting = read_rgb(paintings[index])
+    photo, detection = placed_and_detected(painting, seed, fraction=fraction, frame=frame)
+    assert "easel" in photo.description
+    assert jaccard(photo, detection, painting) > 0.95
+
+
+def test_detect_small_canvas_beside_window(paintings):
+    # The whole-frame search takes the window with every side confirmed, and the box
+    # search finds the canvas with a much higher score but a lower confidence.
+    painting = read_rgb(paintings[1])
+    photo, detection = placed_and_detected(painting, 13, fraction=(0.2, 0.3))
+    assert "window" in photo.description
+    assert jaccard(photo, detection, painting) > 0.8
