@@ -353,7 +353,8 @@ class MultiscaleNetwork(Network):
         """
         # TODO: with new noise from scale 0, children of Udnie and Woman with a Hat are only 1.3 and
         # 1.1 times nearer their parent (patch SWD) than these two paintings are to each other
-        # (target 2): their coarsest composition differs. From scale 1 up, diversity falls to 0.05.
+        # (target 2). The coarsest generator turns new noise into pixel-sized noise, not shapes.
+        # From scale 1 up, diversity falls to 0.05.
         depth = len(self.sizes)
         vary_from = self.vary_from if vary_from is None else vary_from
         if vary_from < 0:
