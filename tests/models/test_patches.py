@@ -5,12 +5,13 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from installation.config import Settings
 from models import metrics
 from models.patch_search import FaissPatchIndex
-from models.patches import PatchNetwork, Scale, _match_histograms, _resize
+from models.patches import PatchNetwork, Scale, _detail_bands, _match_histograms, _resize, _restore_detail
 from tests.conftest import painting_paths
 
 
@@ -43,6 +44,47 @@ def test_histogram_matching_keeps_pixel_order():
     for channel in range(3):
         assert torch.equal(torch.argsort(matched[channel].flatten()),
                            torch.argsort(image[channel].flatten()))
+
+
+def band_strengths(image: torch.Tensor) -> list[float]:
+    return [float(band.abs().mean()) for band in _detail_bands(image)[:-1]]
+
+
+def as_tensor(pixels: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(pixels.copy()).permute(2, 0, 1).float() / 255
+
+
+def test_detail_restored_to_reference_strength(parent):
+    reference = as_tensor(parent)
+    blurred = F.avg_pool2d(reference[None], 3, stride=1, padding=1, count_include_pad=False)[0]
+    softened = 0.6 * reference + 0.4 * blurred
+    restored = _restore_detail(softened, reference)
+    before, after, target = band_strengths(softened), band_strengths(restored), band_strengths(reference)
+    assert len(target) == 3
+    assert before[0] < 0.85 * target[0]
+    for band in range(3):
+        assert abs(after[band] - target[band]) < 0.15 * target[band]
+
+
+def test_detail_of_reference_itself_unchanged(parent):
+    reference = as_tensor(parent)
+    assert torch.allclose(_restore_detail(reference, reference), reference, atol=1e-5)
+
+
+def test_detail_gain_capped_on_plain_image():
+    plain = torch.full((3, 40, 40), 0.5) + 0.001 * torch.rand((3, 40, 40), generator=torch.Generator().manual_seed(2))
+    busy = torch.rand((3, 40, 40), generator=torch.Generator().manual_seed(3))
+    restored = _restore_detail(plain, busy)
+    assert float((restored - plain).abs().max()) < 0.002
+
+
+def test_child_detail_near_parent(parent):
+    network = patch_network(patch_coarsest_side=16, patch_iterations=2, patch_coarsest_iterations=4)
+    child = network.generate(parent, seed=1, side=96)[0].image
+    child_bands = band_strengths(as_tensor(child))
+    parent_bands = band_strengths(as_tensor(parent))
+    for child_band, parent_band in zip(child_bands, parent_bands):
+        assert child_band > 0.9 * parent_band
 
 
 def test_coherence_break_moves_odd_squares_off_shared_offset():
