@@ -52,7 +52,7 @@ FINE_SCALES = 2  # finest scales that search `patch_candidates` patches; the coa
 COARSE_CANDIDATES = 64  # candidate patches per patch at the coarser scales
 CROWDED_SHARE = 0.05  # share of the queries above which one offset counts as copying a region
 DETAIL_BANDS = 3  # finest octaves of detail brought back to the parent's strength at the end
-DETAIL_MIN_SIDE = 8  # pixels; no band is split off an image whose short side is smaller
+DETAIL_MIN_SIDE = 8  # pixels; a band is split off only while what remains keeps this short side
 DETAIL_GAIN = 1.5  # largest factor applied to one band of detail
 
 

@@ -8,10 +8,10 @@ quadrilateral made of two roughly horizontal and two roughly vertical lines gets
 a score with three parts: how much of its sides lies on edges that run along
 them, detail inside against plain wall outside, and its overlap with the whole
 detailed area. That overlap makes a rectangle of straight edges inside the painting lose
-to the canvas. Within one search, a quadrilateral whose sides run on along edges past its
-corners, as a floor line or the edge of a wall does, ranks lower. A picture frame's rim or an easel's ledge shows as a plain band
-beside a side, so that side moves in to the next candidate line while the band
-between is plain. Each side is then refined at full resolution, first over a
+to the canvas. Within one search, a quadrilateral whose sides run on along edges
+past its corners, as a floor line or the edge of a wall does, ranks lower. A
+picture frame's rim or an easel's ledge shows as a plain band beside a side, so
+that side moves in to the next candidate line while the band between is plain. Each side is then refined at full resolution, first over a
 wide reach and then a narrow one: the strongest edge across the side is found
 at many points and a line is fitted through them with RANSAC, so a hand over
 part of an edge, glare or a rounded corner pulls no corner away. Last, a side
@@ -39,7 +39,7 @@ TEXTURE_OFFSET = 6.0  # distance from a side at which texture is compared, downs
 TEXTURE_FLOOR = 20.0  # gradient magnitude below which both sides count as equally plain
 COVERAGE_CANDIDATES = 40  # best quadrilaterals compared with the detailed area
 COVERAGE_WEIGHT = 1.5  # weight of that comparison in a quadrilateral's score
-# A canvas side ends at its corners; a floor line or a wall's edge runs on past them.
+# A canvas side ends at its corners, while a floor line or a wall's edge runs on past them.
 CONTINUATION_WEIGHT = 0.6  # weight, in ranking a search's quadrilaterals, of the edge found past the corners
 CONTINUATION_REACH = 0.15  # how far past each corner that edge is looked for, as a fraction of the side
 WIDE_REACH = 3.75  # first refinement pass: downscaled pixels searched on both sides of a coarse side
@@ -415,11 +415,11 @@ def _best_quadrilateral(lines: _Lines, gradient_x: np.ndarray, gradient_y: np.nd
     centre = np.linalg.norm(quads.mean(1) - [width / 2, height / 2], axis=1) / np.hypot(width, height)
     scores = (0.5 * supports.mean(1) + 0.5 * supports.min(1) + 0.6 * contrasts.mean(1)
               + 0.15 * np.sqrt(area) - 0.3 * centre)
-    scores = scores + COVERAGE_WEIGHT * _texture_overlap(quads, scores - CONTINUATION_WEIGHT * continuations.mean(1),
-                                                         texture)
     # The continuation only ranks this search's quadrilaterals. The score returned leaves it
     # out, so the test for a weak result and the comparison with the box search are unchanged.
-    best = int(np.argmax(scores - CONTINUATION_WEIGHT * continuations.mean(1)))
+    continuation = CONTINUATION_WEIGHT * continuations.mean(1)
+    scores = scores + COVERAGE_WEIGHT * _texture_overlap(quads, scores - continuation, texture)
+    best = int(np.argmax(scores - continuation))
     if supports[best].min() < 0.3:
         return None
     return _step_inside(quads, supports, sides, best, image, scale), float(scores[best])
@@ -504,14 +504,9 @@ def _continuation(profile: np.ndarray, line: np.ndarray, start: np.ndarray, end:
     """Return, per side, the larger fraction of edge on its line just past either end."""
     low, high = np.minimum(start, end), np.maximum(start, end)
     reach = (high - low) * CONTINUATION_REACH
-    last = profile.shape[1] - 1
-    before_low = np.clip(np.round(low - reach), 0, last).astype(np.int64)
-    before_high = np.clip(np.round(low), 0, last).astype(np.int64)
-    after_low = np.clip(np.round(high), 0, last).astype(np.int64)
-    after_high = np.clip(np.round(high + reach), 0, last).astype(np.int64)
-    before = (profile[line, before_high] - profile[line, before_low]) / np.maximum(reach, 1)
-    after = (profile[line, after_high] - profile[line, after_low]) / np.maximum(reach, 1)
-    return np.maximum(before, after)
+    before = _profile_between(profile, line, low - reach, low)
+    after = _profile_between(profile, line, high, high + reach)
+    return np.maximum(before, after) / np.maximum(reach, 1)
 
 
 def _side_support(profile: np.ndarray, line: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
@@ -519,10 +514,16 @@ def _side_support(profile: np.ndarray, line: np.ndarray, start: np.ndarray, end:
     low, high = np.minimum(start, end), np.maximum(start, end)
     margin = (high - low) * SIDE_MARGIN
     last = profile.shape[1] - 1
-    low = np.clip(np.round(low + margin), 0, last).astype(np.int64)
-    high = np.clip(np.round(high - margin), 0, last).astype(np.int64)
-    length = np.maximum(high - low, 1)
-    return (profile[line, high] - profile[line, low]) / length
+    length = np.maximum(np.clip(np.round(high - margin), 0, last) - np.clip(np.round(low + margin), 0, last), 1)
+    return _profile_between(profile, line, low + margin, high - margin) / length
+
+
+def _profile_between(profile: np.ndarray, line: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """Return the sum of cumulative `profile` along each line from position `low` to `high`, clipped to it."""
+    last = profile.shape[1] - 1
+    low = np.clip(np.round(low), 0, last).astype(np.int64)
+    high = np.clip(np.round(high), 0, last).astype(np.int64)
+    return profile[line, high] - profile[line, low]
 
 
 NEXT_CORNER = [1, 2, 3, 0]  # index of each corner's clockwise neighbour
