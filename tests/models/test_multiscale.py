@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -314,11 +315,12 @@ def test_worker_renders_breathing_frames(archive, paintings):
 def test_train_ctrl_c_saves_stage(archive, paintings):
     node = archive.import_photo(paintings[0])
     checkpoint = checkpoint_path(archive.folder, "multiscale", node.id)
-    with subprocess.Popen(_train_command(archive.folder, node.id), stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE, env=ONE_THREAD) as process:
-        # Interrupt once the progress bar shows the first scale under way.
+    # Enough iterations that the first scale is still under way when the signal lands;
+    # the bar redraws at most ten times a second, so it may skip any given report.
+    command = _train_command(archive.folder, node.id, settings=["multiscale.iterations=1500"])
+    with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ONE_THREAD) as process:
         shown = b""
-        while b"iteration 11/" not in shown:
+        while not [int(done) for done in re.findall(rb"scale 1/\d+ iteration (\d+)/", shown) if int(done) >= 11]:
             chunk = os.read(process.stderr.fileno(), 4096)
             assert chunk, f"train ended before its first progress report: {shown[-500:]!r}"
             shown += chunk
