@@ -16,7 +16,7 @@ from PIL import Image
 from installation.config import load_settings
 from installation.texts import TwowayError
 from models.base import Cancelled, Latent, Progress
-from models.multiscale import MultiscaleNetwork, scale_sizes
+from models.multiscale import MultiscaleNetwork, random_maps, scale_sizes
 from models.registry import checkpoint_path, get_network
 
 TINY = [
@@ -164,6 +164,58 @@ def test_vary_from_scale_keeps_coarse_noise(trained):
     child = network.child_latent(parent, seed=9, vary_from=1)
     assert np.array_equal(child.arrays["scale_00"], parent.arrays["scale_00"])
     assert not np.array_equal(child.arrays["scale_01"], parent.arrays["scale_01"])
+
+
+def test_gain_strengthens_first_varied_scale(trained):
+    network, _ = trained
+    parent = network.reconstruction_latent()
+    fresh = [m.numpy()[0] for m in random_maps(network.sizes, seed=9)]
+    child = network.child_latent(parent, seed=9, vary_from=1)
+    gain = network.child_noise_gain(1)
+    assert 1.0 < gain < 100.0
+    assert np.allclose(child.arrays["scale_01"], gain * fresh[1])
+    assert all(np.array_equal(child.arrays[f"scale_{n:02d}"], fresh[n]) for n in range(2, len(fresh)))
+
+
+def test_new_composition_takes_unit_noise(trained):
+    network, _ = trained
+    child = network.child_latent(network.reconstruction_latent(), seed=9, vary_from=0)
+    fresh = random_maps(network.sizes, seed=9)
+    assert network.child_noise_gain(0) == 1.0
+    assert all(np.array_equal(child.arrays[f"scale_{n:02d}"], m.numpy()[0]) for n, m in enumerate(fresh))
+
+
+def test_children_keep_composition_by_default(trained):
+    network, _ = trained
+    parent = network.reconstruction_latent()
+    child = network.child_latent(parent, seed=4)
+    assert np.array_equal(child.arrays["scale_00"], parent.arrays["scale_00"])
+
+
+def _change(network, seeds) -> float:
+    """Mean absolute difference of children from the painting, over its pixel standard deviation."""
+    painting = network.decode(network.reconstruction_latent()).astype(np.float32)
+    differences = [np.abs(network.decode(network.child_latent(network.reconstruction_latent(), seed))
+                          .astype(np.float32) - painting).mean() for seed in seeds]
+    return float(np.mean(differences) / painting.reshape(-1, 3).std(axis=0).mean())
+
+
+@pytest.mark.parametrize("change", [0.1, 0.3])
+def test_children_move_by_child_change(trained, change):
+    _, checkpoint = trained
+    network = MultiscaleNetwork(load_settings(overrides=TINY + [f"multiscale.child_change={change}"]), "cpu")
+    network.load(checkpoint)
+    assert _change(network, seeds=range(20, 24)) == pytest.approx(change, rel=0.3)
+
+
+def test_gain_follows_child_change(trained):
+    _, checkpoint = trained
+    gains = []
+    for change in (0.1, 0.3):
+        network = MultiscaleNetwork(load_settings(overrides=TINY + [f"multiscale.child_change={change}"]), "cpu")
+        network.load(checkpoint)
+        gains.append(network.child_noise_gain(1))
+    assert gains[0] < gains[1]
 
 
 def test_breathing_stays_near_center(trained):
@@ -315,8 +367,8 @@ def test_worker_renders_breathing_frames(archive, paintings):
 def test_train_ctrl_c_saves_stage(archive, paintings):
     node = archive.import_photo(paintings[0])
     checkpoint = checkpoint_path(archive.folder, "multiscale", node.id)
-    # Enough iterations that the first scale is still under way when the signal lands;
-    # the bar redraws at most ten times a second, so it may skip any given report.
+    # The first scale gets enough iterations to be still under way when the signal lands.
+    # The bar redraws at most ten times a second, so it may skip any given report.
     command = _train_command(archive.folder, node.id, settings=["multiscale.iterations=1500"])
     with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ONE_THREAD) as process:
         shown = b""
