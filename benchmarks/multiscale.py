@@ -115,6 +115,12 @@ def main() -> int:
     results["reconstruction_mae"] = round(float(np.abs(parent / 255.0 - target / 255.0).mean()), 4)
 
     parent_latent = network.reconstruction_latent()
+    results["vary_from_scale"] = options.vary_from_scale
+    results["child_change"] = options.child_change
+    started = time.monotonic()
+    results["child_noise_gain"] = round(network.child_noise_gain(min(options.vary_from_scale,
+                                                                     len(network.sizes) - 1)), 2)
+    results["gain_seconds"] = round(time.monotonic() - started, 2)
     children = [network.generate_from_latent(parent_latent, seed) for seed in range(args.children)]
     images = [child.image for child in children]
     others = [load_painting(path.stem) for path in sorted(PAINTINGS.glob("*.jpg")) if path.stem != args.painting]
