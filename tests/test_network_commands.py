@@ -48,3 +48,43 @@ def test_generate_bad_count_fails(config, paintings, tmp_path, capsys):
         parent = archive.import_photo(paintings[1])
     assert main(["generate", str(parent.id), "--count", "17", "--config", str(config)]) == 1
     assert "networks.max_children" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def trained_config(tmp_path_factory):
+    """A config with the tiny multiscale settings and a painting with a trained checkpoint."""
+    from tests.conftest import painting_paths
+    from tests.models.test_multiscale import TINY
+
+    folder = tmp_path_factory.mktemp("vary")
+    sections = {}
+    for entry in TINY:
+        key, value = entry.split("=")
+        section, name = key.split(".")
+        sections.setdefault(section, []).append(f"{name} = {value}")
+    path = folder / "config.toml"
+    path.write_text(f'[general]\nlanguage = "en"\n[archive]\npath = "{folder / "archive"}"\n'
+                    + "".join(f"[{section}]\n" + "\n".join(lines) + "\n" for section, lines in sections.items()))
+    with Archive(folder / "archive") as archive:
+        parent = archive.import_photo(painting_paths()[0])
+    assert main(["train", str(parent.id), "--config", str(path)]) == 0
+    return path, folder / "archive", parent.id
+
+
+@pytest.mark.parametrize(("flags", "expected"), [([], 1), (["--vary-from", "0"], 0)])
+def test_generate_vary_from(trained_config, flags, expected):
+    config, folder, parent = trained_config
+    code = main(["generate", str(parent), "--network", "multiscale", "--size", "40", *flags,
+                 "--config", str(config)])
+    assert code == 0
+    with Archive(folder) as archive:
+        child = archive.children(parent)[-1]
+    assert child.provenance["vary_from_scale"] == expected
+
+
+def test_generate_bad_vary_from_fails(trained_config, capsys):
+    config, _, parent = trained_config
+    with pytest.raises(SystemExit) as exit_info:
+        main(["generate", str(parent), "--network", "multiscale", "--vary-from", "-1", "--config", str(config)])
+    assert exit_info.value.code == 2
+    assert "--vary-from" in capsys.readouterr().err

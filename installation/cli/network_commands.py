@@ -34,6 +34,10 @@ def register(subparsers, common) -> None:
                          help="seed of the first child; child i uses seed+i (default: random)")
     command.add_argument("--size", type=int_between(32, 4096), default=None, metavar="PX",
                          help="long side of the children, in pixels, 32 to 4096 (default: networks.output_side)")
+    command.add_argument("--vary-from", type=int_between(0, 32), default=None, metavar="SCALE",
+                         help="multiscale only: first scale given new noise. 0 makes a new composition, "
+                              "1 keeps the composition, higher scales change only finer brushwork "
+                              "(default: multiscale.vary_from_scale)")
     command.set_defaults(handler=generate_children)
 
 
@@ -84,6 +88,8 @@ def generate_children(args: argparse.Namespace, context) -> int:
                          _report=report, _is_cancelled=lambda: False)
         params = {"node_id": args.node, "network": name, "count": args.count, "seed": seed,
                   "side": args.size}
+        if args.vary_from is not None:
+            params["vary_from"] = args.vary_from
         try:
             result = job_handlers.generate(params, job)
         except (Cancelled, KeyboardInterrupt):
