@@ -28,6 +28,15 @@ def test_import_then_tree_then_verify(tmp_path, starry):
     assert twoway(tmp_path, "verify").returncode == 0
 
 
+def test_set_before_and_after_command(tmp_path, starry):
+    command = [sys.executable, "-m", "installation", "--set", "general.language=en", "import", str(starry),
+               "--set", f"archive.path={tmp_path / 'archive'}"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "as image 1" in result.stdout
+    assert "1  painting  generation 0" in twoway(tmp_path, "tree").stdout
+
+
 def test_child_is_indented_under_parent(tmp_path, paintings):
     twoway(tmp_path, "import", str(paintings[0]))
     twoway(tmp_path, "import", str(paintings[1]), "--parent", "1", "--title", "hija")

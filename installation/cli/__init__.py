@@ -74,23 +74,31 @@ def int_between(low: int, high: int):
     return parse
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _common_options(overrides_dest: str) -> argparse.ArgumentParser:
+    """Return a parser of the options every command takes, storing `--set` values in `overrides_dest`."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS,
                         help="settings file to read (default: config.toml beside the program)")
-    common.add_argument("--set", metavar="SECTION.KEY=VALUE", action="append", dest="overrides",
+    common.add_argument("--set", metavar="SECTION.KEY=VALUE", action="append", dest=overrides_dest,
                         default=argparse.SUPPRESS,
                         help="override one setting, for example --set display.fullscreen=false; repeatable")
     common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                         help="print log messages of level INFO and above")
+    return common
 
+
+def build_parser() -> argparse.ArgumentParser:
+    # A subcommand parses into a namespace of its own and copies it over the main one,
+    # so a --set after the command would replace those before it. They get their own
+    # destination, and `main` joins the two lists.
     parser = argparse.ArgumentParser(
-        prog="twoway", parents=[common],
+        prog="twoway", parents=[_common_options("overrides")],
         description="Two-Way Street: a painter and neural networks take turns. "
                     "Run 'twoway COMMAND --help' for the options of one command.")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    command_options = _common_options("command_overrides")
     for name in COMMAND_MODULES:
-        importlib.import_module(name).register(subparsers, common)
+        importlib.import_module(name).register(subparsers, command_options)
     return parser
 
 
@@ -108,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(quiet_level, stream=sys.stderr)
 
     try:
-        settings = load_settings(getattr(args, "config", None), getattr(args, "overrides", None) or [])
+        overrides = getattr(args, "overrides", []) + getattr(args, "command_overrides", [])
+        settings = load_settings(getattr(args, "config", None), overrides)
     except ConfigError as error:
         print(Texts("en")("errors.config", reason=error), file=sys.stderr)
         return 2
