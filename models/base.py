@@ -45,6 +45,7 @@ class Abilities:
 
     needs_training: bool  # generate needs a checkpoint made by `train` first
     has_latent: bool  # reconstruct, decode and interpolate work
+    has_scales: bool = False  # children can vary from a chosen scale up (`vary_from`)
     description: str = ""  # one English line for the command line
 
 

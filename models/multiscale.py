@@ -263,7 +263,7 @@ class MultiscaleNetwork(Network):
     name = "multiscale"
     version = "1"
     abilities = Abilities(
-        needs_training=True, has_latent=True,
+        needs_training=True, has_latent=True, has_scales=True,
         description="pyramid of small generators learned from one painting; morphs in latent space")
 
     def __init__(self, settings: Settings, device: str = "cpu"):

@@ -38,6 +38,15 @@ def test_generate_stores_children(config, paintings, tmp_path, capsys):
     assert sorted(child.provenance["seed"] for child in children) == [11, 12]
 
 
+def test_generate_vary_from_needs_scales(config, paintings, tmp_path, capsys):
+    with Archive(tmp_path / "archive") as archive:
+        parent = archive.import_photo(paintings[1])
+    assert main(["generate", str(parent.id), "--vary-from", "0", "--config", str(config)]) == 1
+    assert "'patches' has no scales" in capsys.readouterr().err
+    with Archive(tmp_path / "archive") as archive:
+        assert archive.children(parent.id) == []
+
+
 def test_generate_unknown_node_fails(config, capsys):
     assert main(["generate", "4242", "--config", str(config)]) == 1
     assert "4242" in capsys.readouterr().err

@@ -69,10 +69,13 @@ def generate_children(args: argparse.Namespace, context) -> int:
     from installation.jobs import JobContext
     from models import job_handlers
     from models.base import Cancelled
-    from models.registry import resolve_device
+    from installation.texts import TwowayError
+    from models.registry import network_class, resolve_device
 
     settings = context.settings
     name = args.network or settings.networks.network
+    if args.vary_from is not None and not network_class(name).abilities.has_scales:
+        raise TwowayError("networks.no_scales", network=name)
     device = resolve_device(settings.networks.device)
     seed = args.seed if args.seed is not None else secrets.randbelow(2 ** 31)
     context.archive.node(args.node)  # rejects an unknown number before torch work starts
