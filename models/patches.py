@@ -290,13 +290,17 @@ class PatchNetwork(Network):
         A parent patch that already matches some query very well counts as
         farther for the other queries, so every part of the parent tends to be used.
         """
-        if distances.shape[1] == 1:
+        found = np.isfinite(distances)
+        if distances.shape[1] == 1 or not found[:, 0].any():
             return distances
         best_for_key = np.full(keys, np.inf, dtype=np.float64)
-        np.minimum.at(best_for_key, candidates.ravel(), distances.ravel())
-        typical = float(np.median(distances[:, 0]))
+        np.minimum.at(best_for_key, candidates[found], distances[found])
+        typical = float(np.median(distances[found[:, 0], 0]))
         coverage = self.options.patch_coverage * typical + 1e-8
-        return distances / (coverage + best_for_key[candidates])
+        # A missing candidate stays infinitely far: its key may have no finite best distance.
+        scores = np.full(distances.shape, np.inf)
+        scores[found] = distances[found] / (coverage + best_for_key[candidates[found]])
+        return scores
 
     def _avoid_crowded_offsets(self, distances: np.ndarray, candidates: np.ndarray, chosen: np.ndarray,
                                scale: Scale, grid: tuple[int, int], stride: int) -> np.ndarray:

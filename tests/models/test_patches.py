@@ -87,6 +87,17 @@ def test_child_detail_near_parent(parent):
         assert child_band > 0.9 * parent_band
 
 
+def test_coverage_keeps_missing_candidates_out():
+    # Key 0 stands only for missing candidates, so it has no finite best distance.
+    distances = np.array([[0.1, 0.3, np.inf], [0.2, np.inf, np.inf]], dtype=np.float32)
+    candidates = np.array([[1, 2, 0], [2, 0, 0]])
+    scores = patch_network()._coverage_scores(distances, candidates, keys=3)
+    assert not np.isnan(scores).any()
+    assert np.isinf(scores[0, 2])
+    assert np.isinf(scores[1, 1:]).all()
+    assert np.argmin(scores, axis=1).tolist() == [0, 0]
+
+
 def test_coherence_break_moves_odd_squares_off_shared_offset():
     # Four by four queries at stride 1 all choose keys at offset (0, 0). The
     # second candidate of each lies 5 pixels further right and is nearly as near.
