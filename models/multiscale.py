@@ -397,7 +397,8 @@ class MultiscaleNetwork(Network):
         if scale not in self._gains:
             parent = self.reconstruction_latent()
             painting = self.decode(parent).astype(np.float32)
-            target = self.options.child_change * float(painting.reshape(-1, 3).std(axis=0).mean())
+            spread = max(float(painting.reshape(-1, 3).std(axis=0).mean()), 1e-6)
+            target = self.options.child_change * spread
             low, high = (math.log(limit) for limit in GAIN_LIMITS)
             for _ in range(GAIN_STEPS):
                 middle = (low + high) / 2
@@ -405,9 +406,14 @@ class MultiscaleNetwork(Network):
                     low = middle
                 else:
                     high = middle
-            self._gains[scale] = math.exp((low + high) / 2)
-            log.info("children varied from scale %d take %.1f times the training noise", scale,
-                     self._gains[scale])
+            gain = math.exp((low + high) / 2)
+            self._gains[scale] = gain
+            log.info("children varied from scale %d take %.1f times the training noise", scale, gain)
+            reached = self._mean_change(parent, painting, scale, gain) / spread
+            if abs(reached - self.options.child_change) > 0.2 * self.options.child_change:
+                log.warning("multiscale.child_change %.2f is out of reach at scale %d: children move %.2f "
+                            "with the gain limited to %.0f to %.0f times the training noise",
+                            self.options.child_change, scale, reached, *GAIN_LIMITS)
         return self._gains[scale]
 
     def _mean_change(self, parent: Latent, painting: np.ndarray, scale: int, gain: float) -> float:

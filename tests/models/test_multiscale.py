@@ -208,6 +208,16 @@ def test_children_move_by_child_change(trained, change):
     assert _change(network, seeds=range(20, 24)) == pytest.approx(change, rel=0.3)
 
 
+def test_unreachable_child_change_is_logged(trained, caplog):
+    _, checkpoint = trained
+    network = MultiscaleNetwork(load_settings(overrides=TINY + ["multiscale.child_change=0"]), "cpu")
+    network.load(checkpoint)
+    with caplog.at_level("WARNING", logger="models.multiscale"):
+        gain = network.child_noise_gain(1)
+    assert gain == pytest.approx(1.0, rel=0.01)
+    assert "out of reach" in caplog.text
+
+
 def test_gain_follows_child_change(trained):
     _, checkpoint = trained
     gains = []
