@@ -384,13 +384,12 @@ def load_settings(path: Path | str | None = None, overrides: list[str] = ()) -> 
     except OSError as error:
         raise ConfigError(f"{path}: cannot read the settings file ({error.strerror})")
 
-    for override in overrides:
-        _apply_override(raw, override, path)
-
-    return _build(raw, path.resolve())
+    overridden = {_apply_override(raw, override, path) for override in overrides}
+    return _build(raw, path.resolve(), overridden)
 
 
-def _apply_override(raw: dict, override: str, path: Path) -> None:
+def _apply_override(raw: dict, override: str, path: Path) -> tuple[str, str]:
+    """Set one `section.key=value` override in `raw` and return (section, key)."""
     key, separator, text = override.partition("=")
     section, dot, name = key.strip().partition(".")
     if not separator or not dot or not section or not name:
@@ -404,9 +403,10 @@ def _apply_override(raw: dict, override: str, path: Path) -> None:
     if not isinstance(raw[section], dict):
         raise ConfigError(f"{path}: [{section}] must be a table of settings")
     raw[section][name] = value
+    return section, name
 
 
-def _build(raw: dict, path: Path) -> Settings:
+def _build(raw: dict, path: Path, overridden: set[tuple[str, str]] = frozenset()) -> Settings:
     sections = {f.name: f for f in _sections()}
     built = {}
     for name, values in raw.items():
@@ -414,18 +414,21 @@ def _build(raw: dict, path: Path) -> Settings:
             raise ConfigError(f"{path}: unknown section [{name}]{_suggest(name, sections)}")
         if not isinstance(values, dict):
             raise ConfigError(f"{path}: [{name}] must be a table of settings, got {values!r}")
-        built[name] = _build_section(sections[name].default_factory, name, values, path)
+        built[name] = _build_section(sections[name].default_factory, name, values, path, overridden)
     return Settings(**built, source=path)
 
 
-def _build_section(cls: type, section: str, values: dict, path: Path) -> Any:
+def _build_section(cls: type, section: str, values: dict, path: Path,
+                   overridden: set[tuple[str, str]] = frozenset()) -> Any:
     known = {f.name: f for f in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
     checked = {}
     for key, value in values.items():
+        # An error names where the value came from: the settings file or a --set option.
+        source = "--set" if (section, key) in overridden else path
         if key not in known:
-            raise ConfigError(f"{path}: unknown key {section}.{key}{_suggest(key, known)}")
-        checked[key] = _check_value(f"{section}.{key}", value, hints[key], known[key].metadata, path)
+            raise ConfigError(f"{source}: unknown key {section}.{key}{_suggest(key, known)}")
+        checked[key] = _check_value(f"{section}.{key}", value, hints[key], known[key].metadata, source)
     return cls(**checked)
 
 
@@ -434,7 +437,7 @@ def _suggest(name: str, known) -> str:
     return f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(sorted(known))}"
 
 
-def _check_value(key: str, value: Any, hint: Any, limits: dict, path: Path) -> Any:
+def _check_value(key: str, value: Any, hint: Any, limits: dict, path: Path | str) -> Any:
     """Check one value against its declared type and limits and return it converted."""
     prefix = f"{path}: {key} = {value!r} is invalid"
     value = _check_type(prefix, value, hint)

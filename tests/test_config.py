@@ -115,6 +115,19 @@ def test_override_typo_is_rejected(tmp_path):
         load_settings(write(tmp_path, ""), ["general.lang=en"])
 
 
+def test_bad_override_is_named_as_option(tmp_path):
+    with pytest.raises(ConfigError) as error:
+        load_settings(write(tmp_path, "[multiscale]\nchild_change = 0.3\n"), ["multiscale.child_change=-1"])
+    assert str(error.value).startswith("--set: multiscale.child_change = -1 is invalid")
+
+
+def test_bad_file_value_is_named_with_file(tmp_path):
+    path = write(tmp_path, "[multiscale]\nchild_change = -1\n")
+    with pytest.raises(ConfigError) as error:
+        load_settings(path, ["general.language=en"])
+    assert str(error.value).startswith(f"{path.resolve()}: multiscale.child_change = -1 is invalid")
+
+
 def test_override_without_section_is_rejected(tmp_path):
     with pytest.raises(ConfigError, match="expected section.key=value"):
         load_settings(write(tmp_path, ""), ["language=en"])
