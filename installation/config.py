@@ -322,7 +322,7 @@ class MultiscaleSettings:
     seed: int = setting(0, min=0)
     samples: int = setting(4, min=0, max=32)  # samples in each scale's grid
     vary_from_scale: int = setting(1, min=0, max=32)  # children take new noise from this scale up
-    child_change: float = setting(0.35, min=0.0, max=2.0)  # child - painting, over the painting's pixel spread
+    child_change: float = setting(0.35, min=0.0, max=2.0)  # children's mean pixel change / the painting's pixel std
     encode_steps: int = setting(200, min=0, max=10_000)
     same_image_error: float = setting(0.02, min=0.0, max=1.0)  # mean abs error on 0..1
     breathing_step: float = setting(0.008, min=0.0, max=1.0)
