@@ -45,6 +45,9 @@ class Texts:
         self.language = language
         self._catalog = load_catalog(language)
 
+    def __contains__(self, key: str) -> bool:
+        return key in self._catalog
+
     def __call__(self, key: str, **params) -> str:
         template = self._catalog.get(key)
         if template is None:

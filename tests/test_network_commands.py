@@ -23,6 +23,13 @@ def test_networks_lists_patches(config, capsys):
     assert "no training" in output
 
 
+def test_networks_described_in_spanish(config, capsys):
+    assert main(["networks", "--config", str(config), "--set", "general.language=es"]) == 0
+    output = capsys.readouterr().out
+    assert "sin entrenamiento" in output
+    assert "pirámide de pequeños generadores" in output
+
+
 def test_generate_stores_children(config, paintings, tmp_path, capsys):
     with Archive(tmp_path / "archive") as archive:
         parent = archive.import_photo(paintings[1])

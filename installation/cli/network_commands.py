@@ -49,10 +49,13 @@ def list_networks(args: argparse.Namespace, context) -> int:
     for name in available():
         network = network_class(name)
         abilities = network.abilities
+        # A network without a description in the texts falls back to its class's English line.
+        about_key = f"networks.about_{name}"
+        about = texts(about_key) if about_key in texts else abilities.description
         description = ", ".join([
             texts("networks.needs_training" if abilities.needs_training else "networks.no_training_needed"),
             texts("networks.has_latent" if abilities.has_latent else "networks.no_latent_space"),
-            abilities.description,
+            about,
         ])
         mark = "*" if name == context.settings.networks.network else " "
         print(texts("networks.list_line", mark=mark, name=name, version=network.version,
@@ -79,7 +82,8 @@ def generate_children(args: argparse.Namespace, context) -> int:
     device = resolve_device(settings.networks.device)
     seed = args.seed if args.seed is not None else secrets.randbelow(2 ** 31)
     context.archive.node(args.node)  # rejects an unknown number before torch work starts
-    context.say("networks.generating", count=args.count, node_id=args.node, network=name, device=device)
+    context.say("networks.generating_one" if args.count == 1 else "networks.generating", count=args.count,
+                node_id=args.node, network=name, device=device)
 
     with tqdm(total=100, unit="%", bar_format="{l_bar}{bar}| {elapsed}<{remaining} {postfix}") as bar:
         def report(fraction: float, stage: str, preview: np.ndarray | None = None) -> None:
