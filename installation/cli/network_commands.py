@@ -70,9 +70,9 @@ def generate_children(args: argparse.Namespace, context) -> int:
     from tqdm import tqdm
 
     from installation.jobs import JobContext
+    from installation.texts import TwowayError
     from models import job_handlers
     from models.base import Cancelled
-    from installation.texts import TwowayError
     from models.registry import network_class, resolve_device
 
     settings = context.settings
