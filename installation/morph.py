@@ -226,10 +226,19 @@ def _latent_network(archive, node, settings, device: str):
             return None
         if provenance.get("checkpoint"):
             network.load(archive.folder / provenance["checkpoint"])
-        return network, Latent.from_bytes((archive.folder / provenance["latent"]).read_bytes())
-    except Exception as error:  # a missing checkpoint or latent file: the caller falls back
+        latent = Latent.from_bytes((archive.folder / provenance["latent"]).read_bytes())
+        # A latent made before the model was trained further or again no longer fits it.
+        network.decode(latent)
+        return network, latent
+    except Exception as error:  # a missing or unfitting checkpoint or latent: the caller falls back
         log.warning("loading the latent or checkpoint of node %d failed: %s", node.id, error)
         return None
+
+
+def _same_layout(first, second) -> bool:
+    """Return whether two latents have the same arrays with the same shapes."""
+    return (first.arrays.keys() == second.arrays.keys()
+            and all(first.arrays[name].shape == second.arrays[name].shape for name in first.arrays))
 
 
 def _latent_renderer(archive, node_a, node_b, image_a: np.ndarray, settings, device: str):
@@ -247,9 +256,13 @@ def _latent_renderer(archive, node_a, node_b, image_a: np.ndarray, settings, dev
         from models.base import Latent
 
         start_path = node_a.provenance.get("latent")
+        start = None
         if node_a.kind == "machine" and start_path and node_a.provenance.get("network") == network.name:
             start = Latent.from_bytes((archive.folder / start_path).read_bytes())
-        else:
+            if not _same_layout(start, end):
+                log.info("latent of node %d does not fit the current model; reconstructing it", node_a.id)
+                start = None
+        if start is None:
             start = network.reconstruct(image_a)
     except Exception as error:  # any failure of the network falls back to the flow morph
         log.warning("latent morph %d -> %d unavailable, using optical flow: %s", node_a.id, node_b.id, error)

@@ -339,6 +339,40 @@ def test_worker_jobs_make_latent_morph(archive, paintings):
     assert np.array_equal(render(1.0), network.decode(stored))
 
 
+def test_morph_of_outdated_latent_uses_flow(archive, paintings):
+    from installation.frames import FrameRing
+    from installation.jobs import JobContext
+    from installation.morph import render_morph
+    from models import job_handlers
+
+    settings = load_settings(overrides=TINY + ["networks.network=multiscale", "networks.output_side=40"])
+    painting = archive.import_photo(paintings[2])
+    context = JobContext("test", archive, "cpu", settings, lambda *report: None, lambda: False)
+    job_handlers.train({"node_id": painting.id, "network": "multiscale"}, context)
+    made = job_handlers.generate({"node_id": painting.id, "seed": 3, "count": 2}, context)["node_ids"]
+    outdated, sibling = archive.node(made[0]), archive.node(made[1])
+    # The latent of a child of a partly trained model: the finer scales are missing.
+    path = archive.folder / outdated.provenance["latent"]
+    latent = Latent.from_bytes(path.read_bytes())
+    path.write_bytes(Latent({"scale_00": latent.arrays["scale_00"]}, frozenset({"scale_00"})).to_bytes())
+
+    def morph(**extra) -> dict:
+        ring = FrameRing.create(4, 64, 48)
+        params = {"frames": 4, "screen": [64, 48], "background": [0, 0, 0], "work_side": 64,
+                  "ring": ring.spec(), "token": 1, **extra}
+        try:
+            return render_morph(archive, params, ring, lambda *report: None, lambda: False, settings, "cpu")
+        finally:
+            ring.close()
+
+    to_outdated = morph(node_a=painting.id, node_b=outdated.id)
+    from_outdated = morph(node_a=outdated.id, node_b=sibling.id)
+    breath = morph(node_a=outdated.id, node_b=outdated.id, breathe=True)
+    assert to_outdated == {"frames": 4, "method": "flow"}
+    assert from_outdated == {"frames": 4, "method": "latent"}
+    assert breath == {"frames": 0, "method": "none"}
+
+
 def test_worker_renders_breathing_frames(archive, paintings):
     from installation.frames import FrameRing, letterbox, morph_box
     from installation.jobs import JobContext
