@@ -411,7 +411,8 @@ def _build(raw: dict, path: Path, overridden: set[tuple[str, str]] = frozenset()
     built = {}
     for name, values in raw.items():
         if name not in sections:
-            raise ConfigError(f"{path}: unknown section [{name}]{_suggest(name, sections)}")
+            source = "--set" if any(section == name for section, _ in overridden) else path
+            raise ConfigError(f"{source}: unknown section [{name}]{_suggest(name, sections)}")
         if not isinstance(values, dict):
             raise ConfigError(f"{path}: [{name}] must be a table of settings, got {values!r}")
         built[name] = _build_section(sections[name].default_factory, name, values, path, overridden)

@@ -121,6 +121,12 @@ def test_bad_override_is_named_as_option(tmp_path):
     assert str(error.value).startswith("--set: multiscale.child_change = -1 is invalid")
 
 
+def test_unknown_override_section_is_named_as_option(tmp_path):
+    with pytest.raises(ConfigError) as error:
+        load_settings(write(tmp_path, ""), ["Multiscale.size_cpu=64"])
+    assert str(error.value).startswith("--set: unknown section [Multiscale]; did you mean 'multiscale'?")
+
+
 def test_bad_file_value_is_named_with_file(tmp_path):
     path = write(tmp_path, "[multiscale]\nchild_change = -1\n")
     with pytest.raises(ConfigError) as error:
