@@ -118,6 +118,8 @@ INVALID = [
     ("generate", [2, ""], "must not be empty"),
     ("generate", [2, "Bad Name!"], "not a valid name"),
     ("generate", [99], "from 1 to 16"),
+    ("generate", [1, "nosuch"], "unknown network 'nosuch'; use one of patches, multiscale"),
+    ("train", [2, "nosuch"], "unknown network 'nosuch'; use one of patches, multiscale"),
     ("blackout", [2], "0 or 1"),
     ("next", [1, 2], "at most 0 arguments"),
     ("language", ["fr"], "must be one of"),

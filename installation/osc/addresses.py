@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from installation import commands
 from installation.commands import Command, Source
+from models.registry import available
 
 SCENES = ("walk", "tree", "live", "generating")
 LANGUAGES = ("es", "en")
@@ -124,9 +125,17 @@ def _node(args: Arguments) -> int:
     return args.integer("node", 1, MAX_NODE_ID)
 
 
+def _network(args: Arguments, **default) -> str:
+    """Read a network name, which must be an installed network when given (listing them imports no torch)."""
+    name = args.text("network", 32, pattern=NETWORK_NAME, **default)
+    if name and name not in available():
+        raise InvalidArguments(f"{args.name}: unknown network {name!r}; use one of {', '.join(available())}")
+    return name
+
+
 def _generate(args: Arguments, source: Source) -> Command:
     count = args.integer("count", 1, MAX_COUNT, default=1)
-    network = args.text("network", 32, pattern=NETWORK_NAME, default="")
+    network = _network(args, default="")
     seed = args.integer("seed", 0, MAX_SEED, default=None)
     vary_from = args.integer("vary_from", 0, MAX_VARY_FROM, default=None)
     return commands.Generate(count=count, network=network, seed=seed, vary_from=vary_from, source=source)
@@ -149,8 +158,7 @@ COMMAND_ADDRESSES: dict[str, Address] = {address.name: address for address in (
             lambda args, source: commands.Capture(args.integer("parent", 1, MAX_NODE_ID, default=None),
                                                   source=source), trigger=True),
     Address("train", "node network",
-            lambda args, source: commands.Train(_node(args), args.text("network", 32, pattern=NETWORK_NAME),
-                                                source=source)),
+            lambda args, source: commands.Train(_node(args), _network(args), source=source)),
     Address("choose", "node [0|1]",
             lambda args, source: commands.Choose(_node(args), args.flag("chosen", default=True), source=source)),
     Address("hide", "node [0|1]",
