@@ -228,7 +228,7 @@ def _latent_network(archive, node, settings, device: str):
             network.load(archive.folder / provenance["checkpoint"])
         latent = Latent.from_bytes((archive.folder / provenance["latent"]).read_bytes())
         # A latent made before the model was trained further or again no longer fits it.
-        network.decode(latent)
+        network.check_latent(latent)
         return network, latent
     except Exception as error:  # a missing or unfitting checkpoint or latent: the caller falls back
         log.warning("loading the latent or checkpoint of node %d failed: %s", node.id, error)

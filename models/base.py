@@ -186,6 +186,9 @@ class Network(ABC):
         """Return the image (HxWx3 uint8) of a latent."""
         raise TwowayError("networks.no_latent", network=self.name)
 
+    def check_latent(self, latent: Latent) -> None:
+        """Raise `TwowayError` when `decode` cannot take `latent`; this default accepts any latent."""
+
     def interpolate(self, start: Latent, end: Latent, t: float) -> Latent:
         """Return the latent a fraction `t` (0 to 1) of the way from `start` to `end`."""
         if not self.abilities.has_latent:

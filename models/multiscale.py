@@ -182,13 +182,18 @@ def latent_from_maps(maps: list[torch.Tensor]) -> Latent:
     return Latent(arrays, frozenset(arrays))
 
 
-def maps_from_latent(latent: Latent, sizes: list[tuple[int, int]], device: str) -> list[torch.Tensor]:
-    """Unwrap a `Latent` into noise maps, checking it fits a pyramid of `sizes`."""
+def check_fits(latent: Latent, sizes: list[tuple[int, int]]) -> None:
+    """Raise `TwowayError` unless `latent` holds one noise map for each of `sizes`."""
     expected = {scale_name(n): (NOISE_CHANNELS, *size) for n, size in enumerate(sizes)}
     found = {name: tuple(array.shape) for name, array in latent.arrays.items()}
     if found != expected:
         raise TwowayError("multiscale.latent_mismatch", found=_describe_shapes(found),
                           expected=_describe_shapes(expected))
+
+
+def maps_from_latent(latent: Latent, sizes: list[tuple[int, int]], device: str) -> list[torch.Tensor]:
+    """Unwrap a `Latent` into noise maps, checking it fits a pyramid of `sizes`."""
+    check_fits(latent, sizes)
     return [torch.from_numpy(np.ascontiguousarray(latent.arrays[scale_name(n)], dtype=np.float32))
             .unsqueeze(0).to(device) for n in range(len(sizes))]
 
@@ -339,6 +344,9 @@ class MultiscaleNetwork(Network):
         maps = encode(model.pyramid, model.reconstruction, target, self.options.encode_steps,
                       progress or Progress())
         return latent_from_maps(maps)
+
+    def check_latent(self, latent: Latent) -> None:
+        check_fits(latent, self.sizes)
 
     @torch.inference_mode()
     def decode(self, latent: Latent, side: int | None = None, scales: int | None = None) -> np.ndarray:

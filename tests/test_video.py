@@ -177,6 +177,9 @@ class LatentPictureNetwork:
 
         return Latent({"picture": image.astype(np.float32)})
 
+    def check_latent(self, latent):
+        pass
+
     def interpolate(self, start, end, t):
         from models.base import interpolate_latents
 

@@ -339,6 +339,15 @@ def test_worker_jobs_make_latent_morph(archive, paintings):
     assert np.array_equal(render(1.0), network.decode(stored))
 
 
+def test_check_latent_rejects_other_layout(trained):
+    network, _ = trained
+    latent = network.reconstruction_latent()
+    network.check_latent(latent)
+    truncated = Latent({"scale_00": latent.arrays["scale_00"]}, frozenset({"scale_00"}))
+    with pytest.raises(TwowayError, match="scale_01"):
+        network.check_latent(truncated)
+
+
 def test_morph_of_outdated_latent_uses_flow(archive, paintings):
     from installation.frames import FrameRing
     from installation.jobs import JobContext
