@@ -183,7 +183,7 @@ def latent_from_maps(maps: list[torch.Tensor]) -> Latent:
 
 
 def check_fits(latent: Latent, sizes: list[tuple[int, int]]) -> None:
-    """Raise `TwowayError` unless `latent` holds one noise map for each of `sizes`."""
+    """Raise `TwowayError` unless `latent` contains one noise map for each of `sizes`."""
     expected = {scale_name(n): (NOISE_CHANNELS, *size) for n, size in enumerate(sizes)}
     found = {name: tuple(array.shape) for name, array in latent.arrays.items()}
     if found != expected:
