@@ -177,6 +177,14 @@ class CaptureSettings:
     live_network: str = setting("patches")
     live_change: float = setting(4.0, min=0.0, max=255.0)  # mean grey-level difference
 
+    def __post_init__(self):
+        if len(self.corners) not in (0, 8):
+            raise ConfigError(f"capture.corners = {list(self.corners)} is invalid: expected [] to detect the "
+                              "canvas, or 8 numbers, x and y of the 4 corners clockwise from top-left")
+        if len(self.grey_reference) not in (0, 4):
+            raise ConfigError(f"capture.grey_reference = {list(self.grey_reference)} is invalid: expected [] "
+                              "for none, or 4 numbers, x, y, width and height of the grey card in pixels")
+
 
 @dataclass(frozen=True)
 class OscSettings:

@@ -134,6 +134,19 @@ def test_bad_file_value_is_named_with_file(tmp_path):
     assert str(error.value).startswith(f"{path.resolve()}: multiscale.child_change = -1 is invalid")
 
 
+@pytest.mark.parametrize(("key", "value"), [("corners", "[1, 2, 3]"), ("grey_reference", "[10, 10]")])
+def test_capture_area_needs_whole_set(tmp_path, key, value):
+    with pytest.raises(ConfigError, match=f"capture.{key} = .* is invalid"):
+        load_settings(write(tmp_path, f"[capture]\n{key} = {value}\n"))
+
+
+def test_capture_areas_accept_full_sets(tmp_path):
+    settings = load_settings(write(tmp_path, "[capture]\ncorners = [0, 0, 9, 0, 9, 9, 0, 9]\n"
+                                             "grey_reference = [1, 2, 3, 4]\n"))
+    assert len(settings.capture.corners) == 8
+    assert len(settings.capture.grey_reference) == 4
+
+
 def test_override_without_section_is_rejected(tmp_path):
     with pytest.raises(ConfigError, match="expected section.key=value"):
         load_settings(write(tmp_path, ""), ["language=en"])
