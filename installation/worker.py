@@ -349,10 +349,20 @@ class _Worker:
         self.current: str | None = None
         self.cancel_reason: str | None = None
         self.stopping = threading.Event()
+        self.disconnected = False
 
     def send(self, message: tuple) -> None:
+        """Send `message` to the display process; once that is gone, drop it and stop after the job."""
         with self.send_lock:
-            self.connection.send(message)
+            if self.disconnected:
+                return
+            try:
+                self.connection.send(message)
+            except OSError:  # BrokenPipeError and ConnectionResetError among others
+                self.disconnected = True
+                self.cancel_reason = "cancelled"
+                self.jobs.put(None)
+                log.warning("worker %d lost its connection while sending; stopping", os.getpid())
 
     def run(self) -> None:
         threading.Thread(target=self._read_messages, name="worker-reader", daemon=True).start()
@@ -421,11 +431,8 @@ class _Worker:
                 return
 
     def _beat(self) -> None:
-        while not self.stopping.wait(self.settings.worker.heartbeat_s):
-            try:
-                self.send(("heartbeat",))
-            except (BrokenPipeError, OSError):
-                return
+        while not self.stopping.wait(self.settings.worker.heartbeat_s) and not self.disconnected:
+            self.send(("heartbeat",))
 
     def _run_job(self, job: Job, archive, device: str) -> None:
         self.current, self.cancel_reason = job.id, None

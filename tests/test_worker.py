@@ -5,8 +5,12 @@ share as few starts as they can.
 """
 
 import os
+import re
 import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -187,6 +191,37 @@ def test_worker_recovers_mid_job(tmp_path, signal_number, reason):
         assert client.pid != first_pid
     finally:
         client.stop()
+
+
+# A display process that starts a job on its worker, prints the worker's pid and dies.
+DYING_DISPLAY = """
+import os, signal, sys, time
+from installation.jobs import Job, JobStarted, Priority
+from installation.worker import WorkerClient
+from tests.test_worker import make_settings
+
+client = WorkerClient(make_settings(sys.argv[1]))
+client.start()
+client.submit(Job("sleep", {"seconds": 30}, Priority.ARTIST))
+deadline = time.monotonic() + 90
+while time.monotonic() < deadline and not any(isinstance(e, JobStarted) for e in client.poll()):
+    time.sleep(0.05)
+print("worker pid", client.pid, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_worker_outliving_display_stops_quietly(tmp_path):
+    # The worker inherits the dying display's standard error, so run() returns once it has exited too.
+    result = subprocess.run([sys.executable, "-c", DYING_DISPLAY, str(tmp_path / "archive")],
+                            cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True,
+                            timeout=WAIT_S)
+    worker_pid = int(re.search(r"worker pid (\d+)", result.stdout).group(1))
+    assert result.returncode == -signal.SIGKILL
+    assert not psutil.pid_exists(worker_pid) or psutil.Process(worker_pid).status() == psutil.STATUS_ZOMBIE
+    output = result.stdout + result.stderr
+    assert "lost its connection" in output
+    assert "Traceback" not in output
 
 
 def test_stop_leaves_no_process(tmp_path):
