@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import logging
 import signal
 import threading
@@ -50,7 +51,8 @@ def train_network(args: argparse.Namespace, context) -> int:
     device = resolve_device(settings.networks.device)
     network = get_network(args.network, settings, device)
     checkpoint = checkpoint_path(context.archive.folder, args.network, node.id)
-    _prepare_checkpoint(context, args, checkpoint)
+    if not _prepare_checkpoint(context, args, checkpoint):
+        return 0
 
     context.say("train.starting", network=args.network, node_id=node.id, device=device, path=checkpoint)
     log.info("train %s on node %d (%s) at %s", args.network, node.id, device, checkpoint)
@@ -98,14 +100,22 @@ def _with_size(context, args):
     return dataclasses.replace(settings, multiscale=options)
 
 
-def _prepare_checkpoint(context, args, checkpoint: Path) -> None:
-    """Check --resume and --fresh against the checkpoint on disk; --fresh renames the old one."""
+def _prepare_checkpoint(context, args, checkpoint: Path) -> bool:
+    """Check --resume and --fresh against the checkpoint on disk; return False when there is nothing to train.
+
+    --fresh renames the old checkpoint.
+    """
     exists = checkpoint.exists()
+    if exists and not args.fresh and _finished(checkpoint):
+        if args.resume:
+            context.say("train.already_finished", node_id=args.node, network=args.network, path=checkpoint)
+            return False
+        raise TwowayError("train.finished_exists", node_id=args.node, network=args.network, path=checkpoint)
     if args.resume:
         context.say("train.resuming" if exists else "train.nothing_to_resume", path=checkpoint)
-        return
+        return True
     if not exists:
-        return
+        return True
     if not args.fresh:
         raise TwowayError("train.checkpoint_exists", node_id=args.node, network=args.network, path=checkpoint)
 
@@ -115,6 +125,15 @@ def _prepare_checkpoint(context, args, checkpoint: Path) -> None:
     checkpoint.rename(renamed)
     log.info("renamed old checkpoint %s to %s", checkpoint, renamed)
     context.say("train.kept_old", path=renamed)
+    return True
+
+
+def _finished(checkpoint: Path) -> bool:
+    """Return whether the summary written beside `checkpoint` marks its training complete."""
+    try:
+        return json.loads(checkpoint.with_suffix(".json").read_text()).get("complete") is True
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 class _ProgressBar:

@@ -317,6 +317,16 @@ def test_train_fresh_keeps_old_checkpoint(archive, paintings, capsys):
     assert [path.read_bytes() for path in renamed] == [b"an earlier model"]
     assert json.loads(checkpoint.with_suffix(".json").read_text())["complete"]
 
+    # Once finished, training again needs --fresh, and --resume has nothing to do.
+    trained = checkpoint.read_bytes()
+    capsys.readouterr()
+    english = [*overrides, "--set", "general.language=en"]
+    assert main([*english, "train", str(node.id)]) == 1
+    assert "already has a finished multiscale checkpoint" in capsys.readouterr().err
+    assert main([*english, "train", str(node.id), "--resume"]) == 0
+    assert "nothing to resume" in capsys.readouterr().out
+    assert checkpoint.read_bytes() == trained
+
 
 def test_worker_jobs_make_latent_morph(archive, paintings):
     from installation.jobs import JobContext
