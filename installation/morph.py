@@ -235,10 +235,20 @@ def _latent_network(archive, node, settings, device: str):
         return None
 
 
-def _same_layout(first, second) -> bool:
-    """Return whether two latents have the same arrays with the same shapes."""
-    return (first.arrays.keys() == second.arrays.keys()
-            and all(first.arrays[name].shape == second.arrays[name].shape for name in first.arrays))
+def _start_latent(archive, node, image: np.ndarray, network):
+    """Return `node`'s stored latent when it comes from `network` and fits its model, else reconstruct `image`."""
+    from installation.texts import TwowayError
+    from models.base import Latent
+
+    path = node.provenance.get("latent")
+    if node.kind == "machine" and path and node.provenance.get("network") == network.name:
+        latent = Latent.from_bytes((archive.folder / path).read_bytes())
+        try:
+            network.check_latent(latent)
+            return latent
+        except TwowayError as error:
+            log.info("latent of node %d does not fit the current model (%s); reconstructing it", node.id, error)
+    return network.reconstruct(image)
 
 
 def _latent_renderer(archive, node_a, node_b, image_a: np.ndarray, settings, device: str):
@@ -246,24 +256,14 @@ def _latent_renderer(archive, node_a, node_b, image_a: np.ndarray, settings, dev
 
     B must be a machine image whose network has a latent space, with its latent and
     checkpoint stored. A's latent is its own stored one when it comes from the same
-    network, else the network reconstructs it from A's image.
+    network and fits its model, else the network reconstructs it from A's image.
     """
     loaded = _latent_network(archive, node_b, settings, device)
     if loaded is None:
         return None
     network, end = loaded
     try:
-        from models.base import Latent
-
-        start_path = node_a.provenance.get("latent")
-        start = None
-        if node_a.kind == "machine" and start_path and node_a.provenance.get("network") == network.name:
-            start = Latent.from_bytes((archive.folder / start_path).read_bytes())
-            if not _same_layout(start, end):
-                log.info("latent of node %d does not fit the current model; reconstructing it", node_a.id)
-                start = None
-        if start is None:
-            start = network.reconstruct(image_a)
+        start = _start_latent(archive, node_a, image_a, network)
     except Exception as error:  # any failure of the network falls back to the flow morph
         log.warning("latent morph %d -> %d unavailable, using optical flow: %s", node_a.id, node_b.id, error)
         return None

@@ -368,8 +368,8 @@ def test_morph_of_outdated_latent_uses_flow(archive, paintings):
     painting = archive.import_photo(paintings[2])
     context = JobContext("test", archive, "cpu", settings, lambda *report: None, lambda: False)
     job_handlers.train({"node_id": painting.id, "network": "multiscale"}, context)
-    made = job_handlers.generate({"node_id": painting.id, "seed": 3, "count": 2}, context)["node_ids"]
-    outdated, sibling = archive.node(made[0]), archive.node(made[1])
+    child_ids = job_handlers.generate({"node_id": painting.id, "seed": 3, "count": 2}, context)["node_ids"]
+    outdated, sibling = archive.node(child_ids[0]), archive.node(child_ids[1])
     # The latent of a child of a partly trained model: the finer scales are missing.
     path = archive.folder / outdated.provenance["latent"]
     latent = Latent.from_bytes(path.read_bytes())

@@ -88,7 +88,7 @@ def test_child_detail_near_parent(parent):
 
 
 def test_coverage_keeps_missing_candidates_out():
-    # Key 0 stands only for missing candidates, so it has no finite best distance.
+    # Key 0 appears only as a missing candidate, so it has no finite best distance.
     distances = np.array([[0.1, 0.3, np.inf], [0.2, np.inf, np.inf]], dtype=np.float32)
     candidates = np.array([[1, 2, 0], [2, 0, 0]])
     scores = patch_network()._coverage_scores(distances, candidates, keys=3)
